@@ -1,0 +1,15 @@
+// Jest runs the TypeScript sources as native ESM (@actions/core 3 is ESM-only).
+// Type checking is `npm run build`; ts-jest only transpiles (isolatedModules).
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
+  globalSetup: '<rootDir>/__tests__/env/global-setup.ts',
+  globalTeardown: '<rootDir>/__tests__/env/global-teardown.ts',
+  testTimeout: 120000,
+  maxWorkers: 2,
+  verbose: true,
+};

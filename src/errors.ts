@@ -1,0 +1,21 @@
+/**
+ * A failure the user can cause and fix. `message` says what failed and why; `fix` says what to do.
+ * The action prints exactly one `core.error` line for it: `${message} Fix: ${fix}`.
+ */
+export class UserError extends Error {
+  readonly fix: string;
+  constructor(message: string, fix: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UserError';
+    this.fix = fix;
+  }
+
+  /** The single line shown to the user. */
+  override toString(): string {
+    return `${this.message} Fix: ${this.fix}`;
+  }
+}
+
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError;
+}
