@@ -7,8 +7,6 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
-  globalSetup: '<rootDir>/__tests__/env/global-setup.ts',
-  globalTeardown: '<rootDir>/__tests__/env/global-teardown.ts',
   testTimeout: 120000,
   maxWorkers: 2,
   verbose: true,
