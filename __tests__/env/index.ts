@@ -7,3 +7,4 @@ export { startAzurite, type Azurite } from './azurite.js';
 export { startFaultProxy, type FaultProxy, type FaultRule, type ProxiedRequest } from './fault-proxy.js';
 export { startRegistry, type LocalRegistry } from './registry.js';
 export type { IssuedToken } from './token-service.js';
+export { startDocker, type DockerEngine, type DockerResult } from './docker.js';
