@@ -1,4 +1,21 @@
-// The action's entry point (runs.main: dist/index.js). The pipeline lands with the action issue.
+// The action's entry point (runs.main: dist/index.js): inputs from the runner, the pipeline, outputs,
+// the job summary, and one error line with the fix when anything fails.
 import * as core from '@actions/core';
+import { run } from './main.js';
 
-core.setFailed('package-onnx-model: the packaging pipeline is not implemented yet.');
+await run({
+  getInput: (name) => core.getInput(name),
+  logger: {
+    info: (m) => core.info(m),
+    warning: (m) => core.warning(m),
+    debug: (m) => core.debug(m),
+    secret: (v) => core.setSecret(v),
+  },
+  setOutput: (name, value) => core.setOutput(name, value),
+  writeSummary: async (markdown) => {
+    await core.summary.addRaw(markdown).write();
+  },
+  fail: (message) => core.setFailed(message),
+  getIdToken: (audience) => core.getIDToken(audience),
+  env: process.env,
+});

@@ -26,6 +26,7 @@ export interface PackageResult {
 export function buildOutputs(r: PackageResult): Record<string, string> {
   return {
     image: `${r.image.name}@${r.image.digest}`,
+    'image-name': r.image.name,
     digest: r.image.digest,
     tags: r.image.tags.join(','),
     'platform-digests': JSON.stringify(r.image.platformDigests),

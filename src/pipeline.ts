@@ -1,0 +1,217 @@
+/**
+ * The mission, stage by stage: resolve the model, download and verify it, stage the server runtime,
+ * smoke-test it in a process, build the image, smoke-test the container, and only then push.
+ * Every stage's I/O comes in through `PipelineDeps`, so the same pipeline serves the action, the CLI
+ * and the tests; a failure anywhere throws before the push, so nothing is half-pushed.
+ */
+import { join } from 'node:path';
+import { UserError } from './errors.js';
+import { defaultImageName, expandTags, type PackageOptions, type RunContext } from './inputs.js';
+import type { PackageResult } from './report.js';
+import type { RunningServer } from './server-process.js';
+import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
+import type { Logger } from './util/log.js';
+
+export interface FetchedModelInfo {
+  dir: string;
+  name: string;
+  version: string;
+  source: string;
+  sha256: string;
+  files: Array<{ path: string; size: number; sha256: string }>;
+  /** True when the model folder has a tokenizer.json (text model: smoke-tested through /predict). */
+  textModel: boolean;
+}
+
+export interface BuiltImageInfo {
+  digest: string;
+  platformDigests: Record<string, string>;
+  platformSizes: Record<string, number>;
+  labels: Record<string, string>;
+  base: { name: string; digest: string };
+}
+
+export interface PushInfo {
+  digest: string;
+  tags: string[];
+  bytesUploaded: number;
+  blobsUploaded: number;
+  blobsSkipped: number;
+}
+
+export interface BuildRequest {
+  runtimeDirs: Record<string, string>;
+  model: FetchedModelInfo;
+  imageName: string;
+  labels: Record<string, string>;
+}
+
+/** The I/O the pipeline needs; `src/wiring.ts` provides the real implementations. */
+export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
+  logger: Logger;
+  workDir: string;
+  /** The platform this machine can run (linux/amd64 or linux/arm64). */
+  hostPlatform: string;
+  fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
+  stageRuntime(platform: string): Promise<string>;
+  startServer(
+    runtimeDir: string,
+    model: FetchedModelInfo,
+    env: Record<string, string>,
+  ): Promise<RunningServer>;
+  buildImage(req: BuildRequest): Promise<Img>;
+  writeOciArchive(img: Img, path: string, imageName: string, tags: string[]): Promise<void>;
+  writeDockerArchive(img: Img, path: string, platform: string, repoTag: string): Promise<void>;
+  dockerEngineVersion(): Promise<string | undefined>;
+  runContainer(archive: string, imageRef: string, env: Record<string, string>): Promise<RunningServer>;
+  pushImage(img: Img, imageName: string, tags: string[]): Promise<PushInfo>;
+}
+
+export async function packageModel<Img extends BuiltImageInfo>(
+  opts: PackageOptions,
+  ctx: RunContext,
+  deps: PipelineDeps<Img>,
+): Promise<PackageResult> {
+  const { logger } = deps;
+
+  logger.info(`Resolving and downloading ${opts.model}`);
+  const model = await deps.fetchModel(opts, join(deps.workDir, 'model'));
+  logger.info(
+    `Model ${model.name} version ${model.version}: ${model.files.length} file(s), sha256 ${model.sha256}`,
+  );
+
+  const imageName = opts.image ?? defaultImageName(opts.registry, ctx.repository, model.name);
+  const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
+
+  logger.info(`Staging the server runtime for ${opts.platforms.join(', ')}`);
+  const runtimeDirs: Record<string, string> = {};
+  for (const platform of new Set([...opts.platforms, deps.hostPlatform])) {
+    runtimeDirs[platform] = await deps.stageRuntime(platform);
+  }
+
+  const smokeTests: SmokeResult[] = [];
+  const wantContainer = await decideContainerTest(opts, deps);
+  if (opts.smokeTest !== 'none') {
+    logger.info('Smoke test in a process');
+    const server = await deps.startServer(runtimeDirs[deps.hostPlatform] as string, model, opts.serverEnv);
+    smokeTests.push(await smokeTest('process', server, model, opts));
+  }
+
+  logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
+  const labels: Record<string, string> = { ...opts.labels };
+  if (ctx.repository)
+    labels['org.opencontainers.image.source'] ??=
+      `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
+  if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
+  const image = await deps.buildImage({ runtimeDirs, model, imageName, labels });
+  logger.info(`Built ${imageName}@${image.digest}`);
+
+  if (wantContainer) {
+    logger.info('Smoke test in a container');
+    const archive = join(deps.workDir, 'docker-archive.tar');
+    const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
+    await deps.writeDockerArchive(image, archive, deps.hostPlatform, localRef);
+    const server = await deps.runContainer(archive, localRef, opts.serverEnv);
+    smokeTests.push(await smokeTest('container', server, model, opts));
+  }
+
+  if (opts.archive) {
+    await deps.writeOciArchive(image, opts.archive, imageName, tags);
+    logger.info(`Wrote the OCI image archive ${opts.archive}`);
+  }
+
+  let upload: PushInfo | undefined;
+  if (opts.push) {
+    logger.info(`Pushing ${imageName} with tags ${tags.join(', ')}`);
+    upload = await deps.pushImage(image, imageName, tags);
+    logger.info(
+      `Pushed ${imageName}@${upload.digest}: ${upload.blobsUploaded} blob(s) uploaded, ${upload.blobsSkipped} already there`,
+    );
+  }
+
+  return {
+    model: {
+      name: model.name,
+      version: model.version,
+      sha256: model.sha256,
+      source: model.source,
+      files: model.files.length,
+      bytes: model.files.reduce((n, f) => n + f.size, 0),
+    },
+    image: {
+      name: imageName,
+      digest: upload?.digest ?? image.digest,
+      tags: opts.push ? (upload?.tags ?? tags) : tags,
+      platformDigests: image.platformDigests,
+      platformSizes: image.platformSizes,
+      labels: image.labels,
+      base: image.base,
+      pushed: opts.push,
+      archive: opts.archive,
+    },
+    upload: upload && {
+      blobsUploaded: upload.blobsUploaded,
+      blobsSkipped: upload.blobsSkipped,
+      bytesUploaded: upload.bytesUploaded,
+    },
+    smokeTests,
+  };
+}
+
+/** auto: a container test when a Docker engine answers and can run the host platform's image. */
+async function decideContainerTest(
+  opts: PackageOptions,
+  deps: PipelineDeps<BuiltImageInfo>,
+): Promise<boolean> {
+  if (opts.smokeTest === 'none' || opts.smokeTest === 'process') return false;
+  const hostBuilt = opts.platforms.includes(deps.hostPlatform);
+  const engine = await deps.dockerEngineVersion();
+  if (opts.smokeTest === 'container') {
+    if (!engine) {
+      throw new UserError(
+        "smoke-test is 'container' but no Docker engine answers (docker version failed).",
+        "Run on a runner with Docker (ubuntu-latest has it), or use 'smoke-test: process'.",
+      );
+    }
+    if (!hostBuilt) {
+      throw new UserError(
+        `smoke-test is 'container' but this runner is ${deps.hostPlatform}, which 'platforms' does not build.`,
+        `Add ${deps.hostPlatform} to 'platforms', or use 'smoke-test: process'.`,
+      );
+    }
+    return true;
+  }
+  if (!engine)
+    deps.logger.info('No Docker engine answers: the container smoke test is skipped (smoke-test: auto).');
+  else if (!hostBuilt)
+    deps.logger.info(`The container smoke test is skipped: ${deps.hostPlatform} is not built.`);
+  return Boolean(engine) && hostBuilt;
+}
+
+async function smokeTest(
+  mode: 'process' | 'container',
+  server: RunningServer,
+  model: FetchedModelInfo,
+  opts: PackageOptions,
+): Promise<SmokeResult> {
+  try {
+    const inputs = model.textModel ? [] : await modelInputs(server.baseUrl, model.name);
+    const request = planSmokeRequest({
+      textModel: model.textModel,
+      modelName: model.name,
+      inputs,
+      input: opts.smokeTestInput,
+    });
+    return await runSmokeTest({ mode, baseUrl: server.baseUrl, request, expect: opts.smokeTestExpect });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The model's input tensors from the Open Inference Protocol metadata endpoint. */
+async function modelInputs(baseUrl: string, name: string): Promise<TensorSpec[]> {
+  const res = await fetch(`${baseUrl}/v2/models/${encodeURIComponent(name)}`);
+  if (!res.ok) throw new Error(`GET /v2/models/${name} answered ${res.status}`);
+  const meta = (await res.json()) as { inputs?: TensorSpec[] };
+  return meta.inputs ?? [];
+}
