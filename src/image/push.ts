@@ -1,0 +1,122 @@
+/**
+ * Pushes a built image: blobs first (HEAD-skip, cross-repo mount from the base's repository when it
+ * lives on the same registry, else upload), then each platform's manifest by digest, then the index by
+ * digest, and the tags last, so a failure never leaves a tag pointing at a half-pushed image.
+ */
+import type { Logger } from '../util/log.js';
+import type { RetryOptions } from '../util/retry.js';
+import type { RegistryCredentials } from './auth.js';
+import type { BlobRecord, BuiltImage } from './assemble.js';
+import { materializeBlob } from './materialize.js';
+import { assertValidTag, formatReference, type ImageReference } from './reference.js';
+import { RegistryClient, lazyBlobSource } from './registry.js';
+
+export interface PushOptions {
+  credentials?: RegistryCredentials;
+  insecureRegistries?: string[];
+  logger: Logger;
+  fetch?: typeof fetch;
+  retry?: RetryOptions;
+  monolithicLimit?: number;
+  chunkSize?: number;
+  /** Blobs uploaded at once (default 3). */
+  concurrency?: number;
+}
+
+export interface PushResult {
+  /** `registry/repository@digest` of what was pushed. */
+  image: string;
+  digest: string;
+  platformDigests: Record<string, string>;
+  /** Tags written, in order. */
+  tags: string[];
+  bytesUploaded: number;
+  blobsUploaded: number;
+  /** Blobs the registry already had (HEAD). */
+  blobsSkipped: number;
+  blobsMounted: number;
+}
+
+async function inBatches<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+export async function pushImage(
+  img: BuiltImage,
+  target: ImageReference,
+  tags: string[],
+  opts: PushOptions,
+): Promise<PushResult> {
+  for (const t of tags) assertValidTag(t);
+  const client = new RegistryClient({
+    registry: target.registry,
+    ...(opts.credentials && { credentials: opts.credentials }),
+    ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
+    ...(opts.fetch && { fetch: opts.fetch }),
+    ...(opts.retry && { retry: opts.retry }),
+    ...(opts.monolithicLimit !== undefined && { monolithicLimit: opts.monolithicLimit }),
+    ...(opts.chunkSize !== undefined && { chunkSize: opts.chunkSize }),
+    logger: opts.logger,
+  });
+  const repo = target.repository;
+  const mountFrom =
+    img.base.registry === target.registry && img.base.repository && img.base.repository !== repo
+      ? img.base.repository
+      : undefined;
+  const result: PushResult = {
+    image: `${target.registry}/${repo}@${img.digest}`,
+    digest: img.digest,
+    platformDigests: Object.fromEntries(img.platforms.map((p) => [p.platform, p.digest])),
+    tags: [],
+    bytesUploaded: 0,
+    blobsUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+  };
+  const blobs: BlobRecord[] = [...img.blobs.values()];
+  // Layers (largest first, so the long uploads start early), then configs: all blobs before manifests.
+  const configs = new Set(img.platforms.map((p) => p.configDigest));
+  const layers = blobs.filter((b) => !configs.has(b.digest)).sort((a, b) => b.size - a.size);
+  const pushOne = async (b: BlobRecord): Promise<void> => {
+    // Base layers still in a registry are fetched only if the target needs their bytes.
+    const source = lazyBlobSource(() => materializeBlob(img, b), b.digest, b.size);
+    const outcome = await client.pushBlob(
+      repo,
+      source,
+      b.location.kind === 'registry' ? mountFrom : undefined,
+    );
+    if (outcome === 'exists') result.blobsSkipped++;
+    else if (outcome === 'mounted') result.blobsMounted++;
+    else {
+      result.blobsUploaded++;
+      opts.logger.info(`Uploaded ${b.digest.slice(7, 19)} (${(b.size / 1e6).toFixed(1)} MB)`);
+    }
+  };
+  const before = client.stats.bytesUploaded;
+  await inBatches(layers, opts.concurrency ?? 3, pushOne);
+  await inBatches(
+    blobs.filter((b) => configs.has(b.digest)),
+    opts.concurrency ?? 3,
+    pushOne,
+  );
+  for (const p of img.platforms) await client.putManifest(repo, p.digest, p.manifest, p.mediaType);
+  if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {
+    await client.putManifest(repo, img.digest, img.bytes, img.mediaType);
+  }
+  for (const t of tags) {
+    await client.putManifest(repo, t, img.bytes, img.mediaType);
+    result.tags.push(t);
+  }
+  result.bytesUploaded = client.stats.bytesUploaded - before;
+  opts.logger.info(
+    `Pushed ${formatReference({ ...target, digest: img.digest })}: ${result.blobsUploaded} blobs uploaded, ${result.blobsMounted} mounted, ${result.blobsSkipped} already present; tags ${tags.join(', ') || '(none)'}`,
+  );
+  return result;
+}
