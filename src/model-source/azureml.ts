@@ -1,0 +1,462 @@
+/**
+ * Resolves an Azure ML model reference (workspace or registry) through ARM to the blob container and
+ * prefix holding its files, with the credentials to read them: datastore account key or SAS (via
+ * listSecrets), the Entra identity, or a registry's data-reference SAS. ARM failures become one line
+ * with the fix (the versions that exist, the missing role, the input to check).
+ */
+import { UserError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { ArmRequestError, type ArmClient } from './arm.js';
+import { parseModelUri } from './model-uri.js';
+import {
+  isLatest,
+  registryModelUri,
+  workspaceModelUri,
+  type RegistryModelRef,
+  type WorkspaceCoordinates,
+  type WorkspaceModelRef,
+} from './reference.js';
+import { blobServiceUrl, type ResolvedAzure } from './settings.js';
+
+export type BlobAuth =
+  | { kind: 'key'; accountName: string; accountKey: string }
+  | { kind: 'sas'; sas: string }
+  | { kind: 'identity' };
+
+/** Where the model's files are and how to read them. */
+export interface BlobAccess {
+  /** Container URL without any query string (safe to print). */
+  containerUrl: string;
+  /** Blob name or folder prefix inside the container (no leading/trailing '/'). */
+  prefix: string;
+  auth: BlobAuth;
+  /** For messages: e.g. "datastore workspaceblobstore (AccountKey)". */
+  via: string;
+}
+
+export interface ResolvedModel {
+  name: string;
+  version: string;
+  /** As ARM gives it (custom_model, mlflow_model, triton_model ...). */
+  modelType?: string;
+  /** Canonical azureml:// URI of the version. */
+  source: string;
+  access: BlobAccess;
+}
+
+export interface AzureMlContext {
+  azure: ResolvedAzure;
+  arm: ArmClient;
+  logger: Logger;
+}
+
+const ML = 'Microsoft.MachineLearningServices';
+
+interface ArmModelVersion {
+  name: string;
+  properties?: { modelUri?: string; modelType?: string };
+}
+interface ArmModelContainer {
+  name: string;
+  properties?: { latestVersion?: string | null };
+}
+interface ArmDatastore {
+  properties?: {
+    datastoreType?: string;
+    accountName?: string;
+    containerName?: string;
+    filesystem?: string;
+    endpoint?: string;
+    protocol?: string;
+    credentials?: { credentialsType?: string };
+  };
+}
+interface ArmSecrets {
+  secretsType?: string;
+  key?: string;
+  sasToken?: string;
+}
+interface ArmDataReference {
+  blobReferenceForConsumption?: {
+    blobUri?: string;
+    credential?: { credentialType?: string; sasUri?: string };
+  };
+}
+
+/** Compares model types ignoring case and `_` (custom_model = CustomModel). */
+export function sameModelType(a: string | undefined, b: string): boolean {
+  const norm = (s: string) => s.toLowerCase().replace(/_/g, '');
+  return a !== undefined && norm(a) === norm(b);
+}
+
+function workspaceArmId(ws: WorkspaceCoordinates): string {
+  return (
+    `/subscriptions/${encodeURIComponent(ws.subscriptionId)}/resourceGroups/${encodeURIComponent(ws.resourceGroup)}` +
+    `/providers/${ML}/workspaces/${encodeURIComponent(ws.workspace)}`
+  );
+}
+
+function registryArmId(subscriptionId: string, resourceGroup: string, registry: string): string {
+  return (
+    `/subscriptions/${encodeURIComponent(subscriptionId)}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
+    `/providers/${ML}/registries/${encodeURIComponent(registry)}`
+  );
+}
+
+interface ExplainContext {
+  /** What was being done, e.g. "Reading model sentiment version 3 in workspace ws". */
+  what: string;
+  /** The role that grants it. */
+  role: string;
+  /** ARM scope to grant the role on. */
+  scope: string;
+}
+
+/** Turns an ARM failure into one line: status, code, message, and the fix. Other errors pass through. */
+export function explainArmError(e: unknown, azure: ResolvedAzure, ctx: ExplainContext): unknown {
+  if (!(e instanceof ArmRequestError)) return e;
+  const line = `${ctx.what} failed: ARM ${e.status} ${e.code}: ${e.armMessage}`.trim();
+  const who =
+    azure.login.kind === 'oidc'
+      ? `the app ${azure.login.clientId} (azure-client-id)`
+      : `the service principal ${azure.login.clientId} (clientId in azure-credentials)`;
+  if (e.status === 401) {
+    return new UserError(
+      line,
+      `check that azure-resource-manager-endpoint (${azure.resourceManagerEndpoint}) belongs to the same cloud as ` +
+        `azure-authority-host (${azure.authorityHost}) and that the tenant is the workspace's tenant.`,
+      { cause: e },
+    );
+  }
+  if (e.status === 403) {
+    return new UserError(
+      line,
+      `grant ${who} the '${ctx.role}' role on ${ctx.scope} (az role assignment create --role "${ctx.role}" ` +
+        `--assignee ${azure.login.clientId} --scope ${ctx.scope}).`,
+      { cause: e },
+    );
+  }
+  if (e.status === 404 && /^(ResourceNotFound|ResourceGroupNotFound|SubscriptionNotFound)$/.test(e.code)) {
+    return new UserError(
+      line,
+      'check azure-subscription-id, azure-resource-group and azure-workspace (or the ids in the model reference).',
+      { cause: e },
+    );
+  }
+  return new UserError(
+    line,
+    'check the model reference and Azure inputs; re-run if the service was failing.',
+    {
+      cause: e,
+    },
+  );
+}
+
+function isAssetNotFound(e: unknown): e is ArmRequestError {
+  return (
+    e instanceof ArmRequestError &&
+    e.status === 404 &&
+    !/^Resource(Group)?NotFound$|^SubscriptionNotFound$/.test(e.code)
+  );
+}
+
+function workspaceOf(ref: WorkspaceModelRef, azure: ResolvedAzure): WorkspaceCoordinates {
+  const ws = {
+    subscriptionId: ref.subscriptionId ?? azure.subscriptionId,
+    resourceGroup: ref.resourceGroup ?? azure.resourceGroup,
+    workspace: ref.workspace ?? azure.workspace,
+  };
+  const missing = [
+    ws.subscriptionId ? '' : 'azure-subscription-id (or subscriptionId in azure-credentials)',
+    ws.resourceGroup ? '' : 'azure-resource-group',
+    ws.workspace ? '' : 'azure-workspace',
+  ].filter(Boolean);
+  if (missing.length) {
+    throw new UserError(
+      `The model '${ref.name}' names no workspace and these inputs are missing: ${missing.join(', ')}.`,
+      'set them, or use the full form azureml://subscriptions/{sub}/resourceGroups/{rg}/workspaces/{ws}/models/{name}/versions/{version}.',
+    );
+  }
+  return ws as WorkspaceCoordinates;
+}
+
+const shortList = (items: string[], max = 20): string =>
+  items.length > max ? `${items.slice(0, max).join(', ')} ... (${items.length} in all)` : items.join(', ');
+
+/** Resolves `latest`: newest by creation time, falling back to the container's latestVersion. */
+async function latestVersion(
+  ctx: AzureMlContext,
+  parentId: string,
+  name: string,
+  where: string,
+  explain: (e: unknown, what: string) => unknown,
+): Promise<string> {
+  const base = `${parentId}/models/${encodeURIComponent(name)}`;
+  try {
+    const page = await ctx.arm.get<{ value?: ArmModelVersion[] }>(`${base}/versions`, {
+      $orderBy: 'createdtime desc',
+      $top: '1',
+    });
+    const v = page.value?.[0]?.name;
+    if (v) return v;
+  } catch (e) {
+    if (e instanceof ArmRequestError && (e.status === 401 || e.status === 403)) {
+      throw explain(e, `Listing the versions of model ${name} in ${where}`);
+    }
+    ctx.logger.debug(
+      `Listing versions by creation time failed (${String(e)}); using the model's latestVersion.`,
+    );
+  }
+  let container: ArmModelContainer;
+  try {
+    container = await ctx.arm.get<ArmModelContainer>(base);
+  } catch (e) {
+    if (isAssetNotFound(e)) throw await modelNotFound(ctx, parentId, name, where, e);
+    throw explain(e, `Reading model ${name} in ${where}`);
+  }
+  const latest = container.properties?.latestVersion;
+  if (!latest) {
+    throw new UserError(
+      `Model ${name} in ${where} has no versions.`,
+      'register a version (az ml model create) or check the model name.',
+    );
+  }
+  return latest;
+}
+
+async function modelNotFound(
+  ctx: AzureMlContext,
+  parentId: string,
+  name: string,
+  where: string,
+  cause: ArmRequestError,
+): Promise<UserError> {
+  let names: string[] = [];
+  try {
+    names = (await ctx.arm.list<ArmModelContainer>(`${parentId}/models`, {}, 200)).map((c) => c.name);
+  } catch (e) {
+    ctx.logger.debug(`Could not list models: ${String(e)}`);
+  }
+  return new UserError(
+    `Model ${name} was not found in ${where} (ARM ${cause.status} ${cause.code}).`,
+    names.length
+      ? `use one of the models that exist there: ${shortList(names)}.`
+      : 'check the model name and the workspace/registry inputs (no models could be listed there).',
+    { cause },
+  );
+}
+
+/** Gets one model version; on 404 lists the versions that exist (or the models, when the name is wrong). */
+async function getModelVersion(
+  ctx: AzureMlContext,
+  parentId: string,
+  name: string,
+  version: string,
+  where: string,
+  explain: (e: unknown, what: string) => unknown,
+): Promise<ArmModelVersion> {
+  const base = `${parentId}/models/${encodeURIComponent(name)}`;
+  try {
+    return await ctx.arm.get<ArmModelVersion>(`${base}/versions/${encodeURIComponent(version)}`);
+  } catch (e) {
+    if (!isAssetNotFound(e)) throw explain(e, `Reading model ${name} version ${version} in ${where}`);
+    let versions: string[] = [];
+    try {
+      versions = (await ctx.arm.list<ArmModelVersion>(`${base}/versions`, {}, 500)).map((v) => v.name);
+    } catch (listError) {
+      if (!isAssetNotFound(listError))
+        throw explain(listError, `Listing the versions of model ${name} in ${where}`);
+    }
+    if (versions.length === 0) throw await modelNotFound(ctx, parentId, name, where, e);
+    throw new UserError(
+      `Model ${name} has no version ${version} in ${where} (ARM ${e.status} ${e.code}).`,
+      `use one of the versions that exist: ${shortList(versions)} (or ${name}@latest).`,
+      { cause: e },
+    );
+  }
+}
+
+function modelUriOf(v: ArmModelVersion, name: string, version: string): string {
+  const uri = v.properties?.modelUri;
+  if (!uri) {
+    throw new UserError(
+      `Model ${name} version ${version} has no modelUri.`,
+      're-register the model version with a path to its files.',
+    );
+  }
+  return uri;
+}
+
+/** Reads a workspace datastore and the credentials it uses. */
+async function datastoreAccess(
+  ctx: AzureMlContext,
+  ws: WorkspaceCoordinates,
+  datastore: string,
+  prefix: string,
+): Promise<BlobAccess> {
+  const wsId = workspaceArmId(ws);
+  const path = `${wsId}/datastores/${encodeURIComponent(datastore)}`;
+  const explain = (e: unknown, what: string, role = 'AzureML Data Scientist') =>
+    explainArmError(e, ctx.azure, { what, role, scope: wsId });
+  let ds: ArmDatastore;
+  try {
+    ds = await ctx.arm.get<ArmDatastore>(path);
+  } catch (e) {
+    throw explain(e, `Reading datastore ${datastore} of workspace ${ws.workspace}`);
+  }
+  const p = ds.properties ?? {};
+  const type = p.datastoreType ?? 'AzureBlob';
+  const container = type === 'AzureDataLakeGen2' ? p.filesystem : p.containerName;
+  if ((type !== 'AzureBlob' && type !== 'AzureDataLakeGen2') || !p.accountName || !container) {
+    throw new UserError(
+      `Datastore ${datastore} is of type ${type}, which this action cannot read (only Azure Blob and ADLS Gen2).`,
+      'register the model from a blob datastore (e.g. workspaceblobstore).',
+    );
+  }
+  const service = blobServiceUrl(ctx.azure.blobEndpointTemplate, p.accountName, p.endpoint, p.protocol);
+  const containerUrl = `${service}/${container}`;
+  const kind = p.credentials?.credentialsType ?? 'None';
+  const via = `datastore ${datastore} (${kind})`;
+  if (kind === 'None') return { containerUrl, prefix, auth: { kind: 'identity' }, via };
+  if (kind !== 'AccountKey' && kind !== 'Sas') {
+    throw new UserError(
+      `Datastore ${datastore} uses ${kind} credentials, which this action does not support.`,
+      'use a datastore with account key, SAS or identity-based access (credentials None) for the model files.',
+    );
+  }
+  let secrets: ArmSecrets;
+  try {
+    // An empty body asks for the stored secret as it is (the key, or the SAS token).
+    secrets = await ctx.arm.post<ArmSecrets>(`${path}/listSecrets`);
+  } catch (e) {
+    throw explain(e, `Listing the secrets of datastore ${datastore}`);
+  }
+  if (secrets.key) ctx.logger.secret(secrets.key);
+  if (secrets.sasToken) maskSas(ctx.logger, secrets.sasToken);
+  if (secrets.secretsType === 'AccountKey' && secrets.key) {
+    return {
+      containerUrl,
+      prefix,
+      auth: { kind: 'key', accountName: p.accountName, accountKey: secrets.key },
+      via,
+    };
+  }
+  if (secrets.secretsType === 'Sas' && secrets.sasToken) {
+    return { containerUrl, prefix, auth: { kind: 'sas', sas: secrets.sasToken.replace(/^\?/, '') }, via };
+  }
+  throw new UserError(
+    `Datastore ${datastore} returned no usable ${kind} secret (secretsType ${secrets.secretsType ?? 'missing'}).`,
+    'update the datastore credentials in the workspace (az ml datastore update).',
+  );
+}
+
+/** Masks a SAS token and its signature (which may be printed on its own, encoded or not). */
+export function maskSas(logger: Logger, sasOrUrl: string): void {
+  logger.secret(sasOrUrl);
+  const query = sasOrUrl.includes('?') ? sasOrUrl.slice(sasOrUrl.indexOf('?') + 1) : sasOrUrl;
+  logger.secret(query);
+  const sig = new URLSearchParams(query).get('sig');
+  if (sig) {
+    logger.secret(sig);
+    logger.secret(encodeURIComponent(sig));
+  }
+}
+
+/** Workspace model: ARM version (resolving latest) -> modelUri -> datastore or blob URL. */
+export async function resolveWorkspaceModel(
+  ref: WorkspaceModelRef,
+  ctx: AzureMlContext,
+): Promise<ResolvedModel> {
+  const ws = workspaceOf(ref, ctx.azure);
+  const wsId = workspaceArmId(ws);
+  const where = `workspace ${ws.workspace} (resource group ${ws.resourceGroup})`;
+  const explain = (e: unknown, what: string) =>
+    explainArmError(e, ctx.azure, { what, role: 'AzureML Data Scientist', scope: wsId });
+  const version = isLatest(ref.version)
+    ? await latestVersion(ctx, wsId, ref.name, where, explain)
+    : ref.version;
+  const v = await getModelVersion(ctx, wsId, ref.name, version, where, explain);
+  const location = parseModelUri(modelUriOf(v, ref.name, version));
+  let access: BlobAccess;
+  if (location.kind === 'datastore') {
+    access = await datastoreAccess(ctx, location.workspace ?? ws, location.datastore, location.path);
+  } else {
+    if (location.sas) maskSas(ctx.logger, location.sas);
+    access = {
+      containerUrl: `${location.serviceUrl}/${location.container}`,
+      prefix: location.path,
+      auth: location.sas ? { kind: 'sas', sas: location.sas } : { kind: 'identity' },
+      via: location.sas ? 'the SAS in the modelUri' : 'the Azure identity',
+    };
+  }
+  return {
+    name: ref.name,
+    version,
+    modelType: v.properties?.modelType,
+    source: workspaceModelUri(ws, ref.name, version),
+    access,
+  };
+}
+
+/** Registry model: ARM version -> modelUri (blob URL) -> datareferences SAS for its container. */
+export async function resolveRegistryModel(
+  ref: RegistryModelRef,
+  ctx: AzureMlContext,
+): Promise<ResolvedModel> {
+  const { subscriptionId, resourceGroup } = ctx.azure;
+  if (!subscriptionId || !resourceGroup) {
+    throw new UserError(
+      `The registry model ${ref.name} needs the registry's subscription and resource group.`,
+      'set azure-subscription-id (or subscriptionId in azure-credentials) and azure-resource-group to those of registry ' +
+        `${ref.registry}.`,
+    );
+  }
+  const regId = registryArmId(subscriptionId, resourceGroup, ref.registry);
+  const where = `registry ${ref.registry}`;
+  const explain = (e: unknown, what: string) =>
+    explainArmError(e, ctx.azure, { what, role: 'AzureML Registry User', scope: regId });
+  const version = isLatest(ref.version)
+    ? await latestVersion(ctx, regId, ref.name, where, explain)
+    : ref.version;
+  const v = await getModelVersion(ctx, regId, ref.name, version, where, explain);
+  const modelUri = modelUriOf(v, ref.name, version);
+  const location = parseModelUri(modelUri);
+  if (location.kind !== 'blob') {
+    throw new UserError(
+      `Registry model ${ref.name} version ${version} has modelUri '${modelUri}', not a blob URL.`,
+      'registry models are stored in the registry storage; re-publish the model to the registry.',
+    );
+  }
+  const assetId = registryModelUri(ref.registry, ref.name, version);
+  let reference: ArmDataReference;
+  try {
+    reference = await ctx.arm.post<ArmDataReference>(
+      `${regId}/datareferences/${encodeURIComponent(ref.name)}/versions/${encodeURIComponent(version)}`,
+      { assetId, blobUri: modelUri },
+    );
+  } catch (e) {
+    throw explain(e, `Getting read access to the files of ${assetId}`);
+  }
+  const sasUri = reference.blobReferenceForConsumption?.credential?.sasUri;
+  if (!sasUri) {
+    throw new UserError(
+      `The registry returned no SAS for ${assetId}.`,
+      're-run; if it persists, check that the model version finished publishing to the registry.',
+    );
+  }
+  maskSas(ctx.logger, sasUri);
+  const url = new URL(sasUri);
+  const containerUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return {
+    name: ref.name,
+    version,
+    modelType: v.properties?.modelType,
+    source: assetId,
+    access: {
+      containerUrl,
+      prefix: location.path,
+      auth: { kind: 'sas', sas: url.search.slice(1) },
+      via: `${where} (SAS)`,
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Plain https download of one model file with the global fetch: streamed to disk, resumed after a
+ * connection reset with a Range request pinned by If-Range (or restarted when the server cannot
+ * resume), retried on 408/429/5xx honouring Retry-After. The URL's query string (often a SAS) is
+ * masked and never printed.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { UserError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import {
+  RetryableError,
+  isRetryableStatus,
+  parseRetryAfter,
+  withRetry,
+  type RetryOptions,
+} from '../util/retry.js';
+import type { ExpectedFile } from './integrity.js';
+import type { Progress } from './progress.js';
+
+export interface UrlDownloadOptions {
+  destDir: string;
+  logger: Logger;
+  retry?: RetryOptions;
+  fetch?: typeof fetch;
+  progress?: (totalBytes: number, files: number) => Progress;
+  /** Per attempt, until the response headers. Default 60 s. */
+  headersTimeoutMs?: number;
+}
+
+/** The URL without its query string or fragment: safe to print. */
+export function displayUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+/** The file name the URL's last path segment gives (model.onnx when it has none). */
+export function fileNameOf(url: string): string {
+  const last = new URL(url).pathname.split('/').filter(Boolean).pop() ?? '';
+  let name: string;
+  try {
+    name = decodeURIComponent(last);
+  } catch {
+    name = last;
+  }
+  return name && !/[\\/]/.test(name) && name !== '.' && name !== '..' ? name : 'model.onnx';
+}
+
+/** Downloads `url` into `destDir`; returns the file as expected for verification. */
+export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promise<ExpectedFile> {
+  const shown = displayUrl(url);
+  const query = new URL(url).search;
+  if (query.length > 1) {
+    opts.logger.secret(query.slice(1));
+    const sig = new URLSearchParams(query).get('sig');
+    if (sig) opts.logger.secret(sig);
+  }
+  const doFetch = opts.fetch ?? fetch;
+  const name = fileNameOf(url);
+  await mkdir(opts.destDir, { recursive: true });
+  const target = join(opts.destDir, name);
+  const part = `${target}.part`;
+  await rm(part, { force: true });
+
+  let validator: string | undefined;
+  let total: number | undefined;
+  let contentMd5: Buffer | undefined;
+  let progress: Progress | undefined;
+  let received = 0;
+
+  const attempt = async (): Promise<void> => {
+    const resume = received > 0 && validator !== undefined;
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (resume) {
+      headers.range = `bytes=${received}-`;
+      headers['if-range'] = validator!;
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), opts.headersTimeoutMs ?? 60_000);
+    let res: Response;
+    try {
+      res = await doFetch(url, { headers, signal: controller.signal, redirect: 'follow' });
+    } catch (e) {
+      if (controller.signal.aborted)
+        throw new RetryableError(`GET ${shown} timed out`, undefined, { cause: e });
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      if (isRetryableStatus(res.status)) {
+        throw new RetryableError(
+          `GET ${shown} returned ${res.status}`,
+          parseRetryAfter(res.headers.get('retry-after')),
+        );
+      }
+      throw new UserError(
+        `Downloading ${shown} failed: HTTP ${res.status} ${res.statusText}.`,
+        res.status === 404
+          ? 'check the URL.'
+          : res.status === 401 || res.status === 403
+            ? 'the URL needs access rights: use a URL with a valid (unexpired) SAS or a public URL.'
+            : 'check the URL and re-run.',
+      );
+    }
+    const append = resume && res.status === 206;
+    if (!append) {
+      // A fresh (or non-resumable) response: start the file over.
+      if (received > 0) progress?.add(-received);
+      received = 0;
+      const length = Number(res.headers.get('content-length'));
+      total = Number.isFinite(length) && res.headers.has('content-length') ? length : undefined;
+      const md5 = res.headers.get('content-md5') ?? res.headers.get('x-ms-blob-content-md5');
+      contentMd5 = md5 ? Buffer.from(md5, 'base64') : undefined;
+      const etag = res.headers.get('etag');
+      const lastModified = res.headers.get('last-modified');
+      validator =
+        res.headers.get('accept-ranges') === 'bytes'
+          ? etag && !etag.startsWith('W/')
+            ? etag
+            : (lastModified ?? undefined)
+          : undefined;
+      progress ??= opts.progress?.(total ?? 0, 1);
+    }
+    if (!res.body) throw new UserError(`Downloading ${shown} returned no body.`, 'check the URL.');
+    await pipeline(
+      Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length;
+          progress?.add(chunk.length);
+          cb(null, chunk);
+        },
+      }),
+      createWriteStream(part, { flags: append ? 'a' : 'w' }),
+    );
+    if (total !== undefined && received !== total) {
+      throw new RetryableError(`GET ${shown} ended after ${received} of ${total} bytes`);
+    }
+  };
+
+  try {
+    await withRetry(attempt, {
+      ...opts.retry,
+      onRetry: (i) =>
+        opts.logger.info(
+          `${i.reason.replaceAll(url, shown)}; ${validator && received > 0 ? `resuming at byte ${received}` : 'retrying'} ` +
+            `in ${(i.delayMs / 1000).toFixed(1)}s.`,
+        ),
+    });
+  } catch (e) {
+    await rm(part, { force: true });
+    if (e instanceof UserError) throw e;
+    throw new UserError(
+      `Downloading ${shown} failed: ${(e instanceof Error ? e.message : String(e)).replaceAll(url, shown)}.`,
+      're-run the job; if it persists, check that the URL is reachable from the runner.',
+      { cause: e },
+    );
+  }
+  await rename(part, target);
+  progress?.done();
+  const size = (await stat(target)).size;
+  return { path: name, size, contentMd5 };
+}
