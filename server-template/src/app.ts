@@ -1,0 +1,115 @@
+/**
+ * The HTTP application (fastify): JSON parsing whatever the Content-Type, uniform {"error"} replies,
+ * one JSON log line per request (request id, route, status, time; never bodies), request metrics, and
+ * the protocol routes.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import type { Config } from './config.js';
+import { HttpError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { metaRoutes } from './routes/meta.js';
+import { predictRoutes } from './routes/predict.js';
+import { v1Routes } from './routes/v1.js';
+import { type Health, v2Routes } from './routes/v2.js';
+import type { InferenceService } from './service.js';
+import { TensorError } from './tensors.js';
+
+export interface AppDeps {
+  config: Config;
+  service: InferenceService;
+  metrics: Metrics;
+  health: Health;
+}
+
+export function buildApp({ config, service, metrics, health }: AppDeps): FastifyInstance {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      base: { service: 'onnx-inference-server', model: service.info.name },
+      // Never log headers (they may carry credentials) or bodies.
+      serializers: { req: () => ({}), res: () => ({}) },
+    },
+    bodyLimit: config.maxBodyBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // One line per request from the onResponse hook below instead of fastify's two.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 500 },
+  });
+
+  // The original Flask app's README posts JSON with curl's default form content type: parse every body
+  // as JSON, whatever its Content-Type says.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') {
+      done(new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new HttpError(400, `the request body is not valid JSON (${(err as Error).message})`), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.requestDuration.observe({ route }, seconds);
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err: FastifyError | HttpError | TensorError, request, reply) => {
+    let status: number;
+    let message: string;
+    if (err instanceof HttpError) {
+      status = err.status;
+      message = err.message;
+      reply.headers(err.headers);
+    } else if (err instanceof TensorError) {
+      status = 400;
+      message = err.message;
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      status = err.statusCode;
+      message =
+        err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `the request body exceeds ${config.maxBodyBytes} bytes (MAX_BODY_BYTES)`
+          : err.message;
+    } else {
+      status = 500;
+      message = 'internal server error';
+    }
+    if (status >= 500) request.log.error({ status, error: message }, 'request failed');
+    else request.log.debug({ status, error: message }, 'request rejected');
+    reply.code(status).send({ error: message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  predictRoutes(app, service, config.maxTexts);
+  v2Routes(app, service, health, config.maxTexts);
+  v1Routes(app, service, health, config.maxTexts);
+  metaRoutes(app, service, metrics, () => {
+    const address = app.server.address();
+    return typeof address === 'object' && address ? address.port : config.port;
+  });
+  return app;
+}

@@ -1,0 +1,127 @@
+/**
+ * Dynamic batching scheduler (pure: clock, timers and the worker pool are injected).
+ *
+ * Written by hand because no maintained npm library does request batching with the rules a model server
+ * needs: a bounded queue counted in rows, batches only of compatible items (same key), grouping of
+ * similar sequence lengths so padding wastes little work, and a delay that is only paid while another
+ * batch is running (an idle server answers at once; a busy one gathers fuller batches).
+ */
+
+export interface Pending<T> {
+  /** Only items with the same key may share a batch (e.g. equal trailing tensor shapes). */
+  key: string;
+  /** Sequence length (or any size hint) used to group similar items. */
+  length: number;
+  /** Rows this item adds to a batch. */
+  rows: number;
+  enqueuedAt: number;
+  payload: T;
+}
+
+export interface BatcherOptions {
+  maxBatchRows: number;
+  /** How long the oldest item may wait for companions while a batch is already running. */
+  maxDelayMs: number;
+  /** Rows the queue may hold; offers beyond it are refused. */
+  maxQueueRows: number;
+  now(): number;
+  /** Schedules fn after ms; returns a cancel function. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+export interface BatchSink<T> {
+  /** Workers free to take a batch now. */
+  idle(): number;
+  /** Batches running now. */
+  busy(): number;
+  dispatch(batch: Pending<T>[]): void;
+}
+
+export class Batcher<T> {
+  private queue: Pending<T>[] = [];
+  private rows = 0;
+  private cancelTimer: (() => void) | undefined;
+
+  constructor(
+    private readonly opts: BatcherOptions,
+    private readonly sink: BatchSink<T>,
+  ) {}
+
+  /** Rows waiting for a worker. */
+  get queuedRows(): number {
+    return this.rows;
+  }
+
+  /**
+   * Queues all items of one request, or none of them when the queue lacks room (returns undefined:
+   * the caller answers 503). Dispatches at once when a worker is free.
+   */
+  offer(items: Omit<Pending<T>, 'enqueuedAt'>[]): Pending<T>[] | undefined {
+    const rows = items.reduce((n, i) => n + i.rows, 0);
+    if (this.rows + rows > this.opts.maxQueueRows) return undefined;
+    const now = this.opts.now();
+    const queued = items.map((i) => ({ ...i, enqueuedAt: now }));
+    this.queue.push(...queued);
+    this.rows += rows;
+    this.pump();
+    return queued;
+  }
+
+  /** Drops queued items (e.g. their request timed out); returns how many were still queued. */
+  remove(items: Pending<T>[]): number {
+    const drop = new Set(items);
+    const before = this.queue.length;
+    this.queue = this.queue.filter((i) => {
+      if (!drop.has(i)) return true;
+      this.rows -= i.rows;
+      return false;
+    });
+    return before - this.queue.length;
+  }
+
+  /** Dispatches what can run now; call when a worker becomes free. */
+  pump(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    while (this.queue.length > 0 && this.sink.idle() > 0) {
+      const oldest = this.queue[0] as Pending<T>;
+      const sameKey = this.queue.filter((i) => i.key === oldest.key);
+      const sameKeyRows = sameKey.reduce((n, i) => n + i.rows, 0);
+      const waited = this.opts.now() - oldest.enqueuedAt;
+      if (this.sink.busy() > 0 && waited < this.opts.maxDelayMs && sameKeyRows < this.opts.maxBatchRows) {
+        // Another batch is running: wait (bounded) for companions instead of running a thin batch.
+        this.cancelTimer = this.opts.setTimer(() => this.pump(), this.opts.maxDelayMs - waited);
+        return;
+      }
+      // Spread the work over the idle workers rather than handing one of them everything.
+      const target = Math.min(this.opts.maxBatchRows, Math.ceil(sameKeyRows / this.sink.idle()));
+      const batch = this.pick(oldest, sameKey, target);
+      const taken = new Set(batch);
+      this.queue = this.queue.filter((i) => !taken.has(i));
+      this.rows -= batch.reduce((n, i) => n + i.rows, 0);
+      this.sink.dispatch(batch);
+    }
+  }
+
+  /** The oldest item plus the items closest to its length, up to `target` rows. */
+  private pick(oldest: Pending<T>, sameKey: Pending<T>[], target: number): Pending<T>[] {
+    const order = sameKey
+      .map((item, index) => ({ item, index, distance: Math.abs(item.length - oldest.length) }))
+      .sort((a, b) => a.distance - b.distance || a.index - b.index);
+    const batch: Pending<T>[] = [];
+    let rows = 0;
+    for (const { item } of order) {
+      if (batch.length > 0 && rows + item.rows > target) continue;
+      batch.push(item);
+      rows += item.rows;
+      if (rows >= target) break;
+    }
+    return batch;
+  }
+
+  /** Stops the pending timer (shutdown). */
+  stop(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Server settings, read only from environment variables. `parseConfig` is pure (env and core count
+ * injected) so every rule is testable; a bad value throws a ConfigError whose message names the variable,
+ * the value and the fix, printed as the single startup error line.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  modelDir: string;
+  /** A file name inside modelDir, or an absolute path; undefined = the single *.onnx in modelDir. */
+  modelFile: string | undefined;
+  /** undefined = config.json `name_or_path`'s last part, else the model dir's name. */
+  modelName: string | undefined;
+  modelVersion: string;
+  port: number;
+  host: string;
+  workers: number;
+  intraOpThreads: number;
+  maxBatchSize: number;
+  maxBatchDelayMs: number;
+  maxQueue: number;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  maxTexts: number;
+  /** undefined = from tokenizer_config.json model_max_length / config.json, capped at 512 otherwise. */
+  maxSequenceLength: number | undefined;
+  shutdownTimeoutMs: number;
+  retryAfterSeconds: number;
+  logLevel: LogLevel;
+}
+
+/** One documented setting: used for parsing, for the README table and for `GET /`. */
+export interface Setting {
+  env: string;
+  default: string;
+  description: string;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { env: 'MODEL_DIR', default: '/app/model', description: 'Directory holding the model files.' },
+  {
+    env: 'MODEL_FILE',
+    default: '(the single *.onnx in MODEL_DIR)',
+    description: 'ONNX file name inside MODEL_DIR (or an absolute path).',
+  },
+  {
+    env: 'MODEL_NAME',
+    default: '(config.json _name_or_path, else the directory name)',
+    description: 'Name used in URLs and replies.',
+  },
+  { env: 'MODEL_VERSION', default: '1', description: 'Version reported by the v2 protocol.' },
+  { env: 'PORT', default: '8080', description: 'TCP port.' },
+  { env: 'HOST', default: '0.0.0.0', description: 'Listen address (`::` for IPv6).' },
+  {
+    env: 'WORKERS',
+    default: '(cores / INTRA_OP_THREADS)',
+    description: 'Inference worker threads, each with its own ONNX Runtime session.',
+  },
+  {
+    env: 'INTRA_OP_THREADS',
+    default: '(cores / WORKERS, at least 1)',
+    description: 'ONNX Runtime intra-op threads per worker.',
+  },
+  { env: 'MAX_BATCH_SIZE', default: '32', description: 'Most rows (texts) run in one inference call.' },
+  {
+    env: 'MAX_BATCH_DELAY_MS',
+    default: '2',
+    description: 'How long a batch may wait for more rows while another batch is running.',
+  },
+  {
+    env: 'MAX_QUEUE',
+    default: '1024',
+    description: 'Most rows waiting for a worker; beyond it requests get 503 with Retry-After.',
+  },
+  {
+    env: 'REQUEST_TIMEOUT_MS',
+    default: '30000',
+    description: 'A prediction not answered in this time gets 503.',
+  },
+  { env: 'MAX_BODY_BYTES', default: '1048576', description: 'Largest request body; larger gets 413.' },
+  {
+    env: 'MAX_TEXTS',
+    default: '256',
+    description: 'Most texts (or tensor rows) per request; more gets 413.',
+  },
+  {
+    env: 'MAX_SEQUENCE_LENGTH',
+    default: '(tokenizer_config.json model_max_length, else 512)',
+    description: 'Tokens per text after truncation (special tokens kept).',
+  },
+  {
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    description: 'On SIGTERM/SIGINT, how long in-flight work may take before the process exits anyway.',
+  },
+  { env: 'RETRY_AFTER_SECONDS', default: '1', description: 'Retry-After value sent with 503 replies.' },
+  {
+    env: 'LOG_LEVEL',
+    default: 'info',
+    description: 'fatal, error, warn, info, debug, trace or silent (JSON lines on stdout).',
+  },
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function intSetting(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid; fix: set ${name} to an integer ${range}`,
+    );
+  }
+  return Number(text);
+}
+
+function optionalInt(env: Env, name: string, min: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return intSetting(env, name, 0, min);
+}
+
+function stringSetting(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** Parses and validates every setting. `cores` is the number of CPUs the process may use. */
+export function parseConfig(env: Env, cores: number): Config {
+  const explicitWorkers = optionalInt(env, 'WORKERS', 1);
+  const explicitThreads = optionalInt(env, 'INTRA_OP_THREADS', 1);
+  const workers = explicitWorkers ?? Math.max(1, Math.floor(cores / (explicitThreads ?? 1)));
+  const intraOpThreads = explicitThreads ?? Math.max(1, Math.floor(cores / workers));
+
+  const logLevel = (stringSetting(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new ConfigError(
+      `LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} is invalid; fix: use one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
+  const modelName = stringSetting(env, 'MODEL_NAME');
+  if (modelName !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(modelName)) {
+    throw new ConfigError(
+      `MODEL_NAME=${JSON.stringify(modelName)} is invalid; fix: use letters, digits, '.', '_' or '-' (it appears in URLs)`,
+    );
+  }
+  const modelVersion = stringSetting(env, 'MODEL_VERSION') ?? '1';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(modelVersion)) {
+    throw new ConfigError(
+      `MODEL_VERSION=${JSON.stringify(modelVersion)} is invalid; fix: use letters, digits, '.', '_' or '-'`,
+    );
+  }
+
+  return {
+    modelDir: stringSetting(env, 'MODEL_DIR') ?? '/app/model',
+    modelFile: stringSetting(env, 'MODEL_FILE'),
+    modelName,
+    modelVersion,
+    port: intSetting(env, 'PORT', 8080, 0, 65535),
+    host: stringSetting(env, 'HOST') ?? '0.0.0.0',
+    workers,
+    intraOpThreads,
+    maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
+    maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
+    maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
+    requestTimeoutMs: intSetting(env, 'REQUEST_TIMEOUT_MS', 30_000, 1),
+    maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),
+    maxTexts: intSetting(env, 'MAX_TEXTS', 256, 1),
+    maxSequenceLength: optionalInt(env, 'MAX_SEQUENCE_LENGTH', 2),
+    shutdownTimeoutMs: intSetting(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+    retryAfterSeconds: intSetting(env, 'RETRY_AFTER_SECONDS', 1, 0),
+    logLevel: logLevel as LogLevel,
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Open Inference Protocol v2 (KServe / Triton REST): server and model metadata, health, readiness and
+ * infer with raw tensors named as the model's inputs, or one BYTES input of strings for text models.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { HttpError } from '../errors.js';
+import type { InferenceService } from '../service.js';
+import type { TensorSpec, WireTensor } from '../tensors.js';
+import { decodeV2Tensor, TensorError, toJsonData, v2Datatype } from '../tensors.js';
+import { checkModel, isObject, parseTexts, timingHeaders } from './common.js';
+
+export interface Health {
+  live(): boolean;
+  ready(): boolean;
+}
+
+export const SERVER_NAME = 'onnx-inference-server';
+export const SERVER_VERSION = '0.1.0';
+
+function describe(specs: TensorSpec[]): { name: string; datatype: string; shape: number[] }[] {
+  return specs.map((s) => ({ name: s.name, datatype: v2Datatype(s.type), shape: s.shape }));
+}
+
+export function modelMetadata(service: InferenceService): Record<string, unknown> {
+  const info = service.info;
+  return {
+    name: info.name,
+    versions: [info.version],
+    platform: 'onnxruntime_onnx',
+    inputs: describe(info.inputs),
+    outputs: describe(info.outputs),
+    parameters: {
+      text: info.text,
+      ...(info.text ? { text_input: { name: 'text', datatype: 'BYTES', shape: [-1] } } : {}),
+      ...(info.labels ? { labels: info.labels } : {}),
+    },
+  };
+}
+
+function decodeInputs(
+  service: InferenceService,
+  body: Record<string, unknown>,
+  maxTexts: number,
+): { texts: string[]; feeds: undefined } | { texts: undefined; feeds: Record<string, WireTensor> } {
+  const inputs = body.inputs;
+  if (!Array.isArray(inputs) || inputs.length === 0) {
+    throw new HttpError(400, 'inputs must be a non-empty array of tensors {name, shape, datatype, data}');
+  }
+  inputs.forEach((t, i) => {
+    if (!isObject(t))
+      throw new HttpError(400, `inputs[${i}] must be an object {name, shape, datatype, data}`);
+    if (typeof t.name !== 'string') throw new HttpError(400, `inputs[${i}].name must be a string`);
+  });
+  const tensors = inputs as Record<string, unknown>[];
+  const names = tensors.map((t) => t.name as string);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new HttpError(400, `input '${dup}' is given twice`);
+
+  const bytes = tensors.filter((t) => typeof t.datatype === 'string' && t.datatype.toUpperCase() === 'BYTES');
+  const first = tensors[0] as Record<string, unknown>;
+  if (service.info.text && tensors.length === 1 && bytes.length === 1) {
+    const shape = first.shape;
+    if (!Array.isArray(shape) || shape.length !== 1 || typeof shape[0] !== 'number') {
+      throw new HttpError(400, `input '${String(first.name)}': a BYTES text input has shape [n]`);
+    }
+    const texts = parseTexts(first.data, maxTexts, `input '${String(first.name)}' data`);
+    if (texts.length !== shape[0]) {
+      throw new HttpError(
+        400,
+        `input '${String(first.name)}': ${texts.length} strings do not match shape [${shape[0]}]`,
+      );
+    }
+    return { texts, feeds: undefined };
+  }
+  const feeds: Record<string, WireTensor> = {};
+  for (const t of tensors) {
+    const spec = service.info.inputs.find((s) => s.name === t.name);
+    if (spec === undefined) {
+      const known = service.info.inputs.map((s) => s.name).join(', ');
+      const hint = service.info.text ? ` (or one BYTES input of strings)` : '';
+      throw new HttpError(400, `unknown input '${String(t.name)}'; the model takes: ${known}${hint}`);
+    }
+    feeds[spec.name] = decodeV2Tensor(t, spec);
+  }
+  const missing = service.info.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name);
+  if (missing.length > 0) throw new HttpError(400, `missing input(s): ${missing.join(', ')}`);
+  return { texts: undefined, feeds };
+}
+
+function requestedOutputs(service: InferenceService, body: Record<string, unknown>): string[] | undefined {
+  if (body.outputs === undefined) return undefined;
+  if (!Array.isArray(body.outputs)) throw new HttpError(400, 'outputs must be an array of {name}');
+  return body.outputs.map((o, i) => {
+    if (!isObject(o) || typeof o.name !== 'string')
+      throw new HttpError(400, `outputs[${i}] must be {"name": ...}`);
+    if (!service.info.outputs.some((s) => s.name === o.name)) {
+      const known = service.info.outputs.map((s) => s.name).join(', ');
+      throw new HttpError(400, `unknown output '${o.name}'; the model gives: ${known}`);
+    }
+    return o.name;
+  });
+}
+
+export function v2Routes(
+  app: FastifyInstance,
+  service: InferenceService,
+  health: Health,
+  maxTexts: number,
+): void {
+  const healthReply = (reply: FastifyReply, key: 'live' | 'ready', ok: boolean) => {
+    reply.code(ok ? 200 : 503);
+    return { [key]: ok };
+  };
+  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] }));
+  app.get('/v2/health/live', async (_req, reply) => healthReply(reply, 'live', health.live()));
+  app.get('/v2/health/ready', async (_req, reply) => healthReply(reply, 'ready', health.ready()));
+
+  const metadata = async (req: { params: { name: string; version?: string } }) => {
+    checkModel(service, req.params.name, req.params.version);
+    return modelMetadata(service);
+  };
+  app.get<{ Params: { name: string } }>('/v2/models/:name', metadata);
+  app.get<{ Params: { name: string; version: string } }>('/v2/models/:name/versions/:version', metadata);
+
+  const ready = async (req: { params: { name: string; version?: string } }, reply: FastifyReply) => {
+    checkModel(service, req.params.name, req.params.version);
+    const ok = health.ready();
+    reply.code(ok ? 200 : 503);
+    return { name: service.info.name, ready: ok };
+  };
+  app.get<{ Params: { name: string } }>('/v2/models/:name/ready', ready);
+  app.get<{ Params: { name: string; version: string } }>('/v2/models/:name/versions/:version/ready', ready);
+
+  const infer = async (
+    req: { params: { name: string; version?: string }; body: unknown },
+    reply: FastifyReply,
+  ) => {
+    checkModel(service, req.params.name, req.params.version);
+    const body = req.body;
+    if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object {"inputs": [...]}');
+    if (body.id !== undefined && typeof body.id !== 'string') throw new HttpError(400, 'id must be a string');
+    const wanted = requestedOutputs(service, body);
+    let decoded;
+    try {
+      decoded = decodeInputs(service, body, maxTexts);
+    } catch (err) {
+      if (err instanceof TensorError) throw new HttpError(400, err.message);
+      throw err;
+    }
+    const { outputs, timing } =
+      decoded.texts !== undefined
+        ? await service.inferTexts(decoded.texts)
+        : await service.inferTensors(decoded.feeds);
+    timingHeaders(reply, timing);
+    const names = wanted ?? service.info.outputs.map((o) => o.name);
+    return {
+      model_name: service.info.name,
+      model_version: service.info.version,
+      ...(body.id !== undefined ? { id: body.id } : {}),
+      outputs: names
+        .filter((n) => outputs[n] !== undefined)
+        .map((n) => {
+          const t = outputs[n] as WireTensor;
+          return { name: n, shape: t.dims, datatype: v2Datatype(t.type), data: toJsonData(t) };
+        }),
+    };
+  };
+  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
+  app.post<{ Params: { name: string; version: string } }>('/v2/models/:name/versions/:version/infer', infer);
+}

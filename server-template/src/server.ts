@@ -1,0 +1,120 @@
+/**
+ * Startup of the HTTP thread: settings, model directory, worker pool (model load), text pipeline,
+ * listener, warm-up, readiness, shutdown. Every startup problem ends the process with exit code 1 and
+ * one stderr line naming the file or setting and the fix.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { buildApp } from './app.js';
+import { ConfigError, parseConfig } from './config.js';
+import { Metrics } from './metrics.js';
+import { defaultModelName, readModelDir, StartupError } from './model-dir.js';
+import { WorkerPool } from './pool.js';
+import type { WorkerInit } from './protocol.js';
+import { InferenceService } from './service.js';
+import { installShutdown } from './shutdown.js';
+import { planTextFeeds, TextPipeline } from './text.js';
+
+function fail(message: string): never {
+  process.stderr.write(`startup error: ${message}\n`);
+  process.exit(1);
+}
+
+/** Starts the server; `entryUrl` is the module that starts inference workers (the bundle itself). */
+export async function startServer(entryUrl: URL): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env, availableParallelism());
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  let stopping = false;
+  let serving = false;
+  try {
+    const files = await readModelDir(config.modelDir, config.modelFile);
+    const name = config.modelName ?? defaultModelName(files);
+    const metrics = new Metrics(name, config.modelVersion);
+    let onFree = (): void => {};
+    const init: WorkerInit = {
+      role: 'inference-worker',
+      onnxPath: files.onnxPath,
+      intraOpThreads: config.intraOpThreads,
+    };
+    const pool = new WorkerPool({
+      size: config.workers,
+      spawn: () => new Worker(entryUrl, { workerData: init }),
+      log: { info: () => {}, error: () => {} },
+      onFree: () => onFree(),
+      onRestart: () => metrics.workerRestarts.inc(),
+      onnxPath: files.onnxPath,
+    });
+    const model = await pool.start();
+    metrics.modelLoad.set(model.loadSeconds);
+    let text: TextPipeline | undefined;
+    if (files.tokenizerJson !== undefined) {
+      text = new TextPipeline(files, planTextFeeds(model.inputs, files.onnxPath), config.maxSequenceLength);
+    }
+    const service = new InferenceService({ config, files, pool, model, text, metrics, name });
+    onFree = () => {
+      metrics.workers.set(pool.serving());
+      service.pump();
+    };
+    const app = buildApp({
+      config,
+      service,
+      metrics,
+      health: { live: () => true, ready: () => serving && !stopping && pool.serving() > 0 },
+    });
+    const log = app.log;
+    pool.setLog({
+      info: (obj, msg) => log.info(obj, msg),
+      error: (obj, msg) => log.error(obj, msg),
+    });
+    installShutdown({
+      timeoutMs: config.shutdownTimeoutMs,
+      log: { info: (o, m) => log.info(o, m), error: (o, m) => log.error(o, m) },
+      markStopping: () => {
+        stopping = true;
+      },
+      closeHttp: () => app.close(),
+      drain: () => service.drain(),
+      closeWorkers: async () => {
+        service.stop();
+        await pool.close();
+      },
+      exit: (code) => process.exit(code),
+    });
+    try {
+      await app.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      throw new StartupError(
+        `cannot listen on ${config.host}:${config.port} (${(err as Error).message}); fix: set PORT to a free port or HOST to an address of this machine`,
+      );
+    }
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const warm = await pool.warmup(service.warmupFeeds());
+    service.setWarmupResult(warm);
+    serving = true;
+    metrics.workers.set(pool.serving());
+    log.info(
+      {
+        port,
+        host: config.host,
+        modelName: name,
+        modelVersion: config.modelVersion,
+        text: text !== undefined,
+        labels: service.info.labels,
+        workers: config.workers,
+        intraOpThreads: config.intraOpThreads,
+        maxBatchSize: config.maxBatchSize,
+        loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
+      },
+      'ready',
+    );
+  } catch (err) {
+    if (err instanceof StartupError) fail(err.message);
+    throw err;
+  }
+}

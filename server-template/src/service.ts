@@ -1,0 +1,367 @@
+/**
+ * The inference service: turns texts or tensors into queued rows, lets the batcher group them, runs
+ * batches on the worker pool, and splits the results back per request. Knows nothing about HTTP routes;
+ * errors carry their HTTP status (HttpError).
+ */
+import type { Pending } from './batcher.js';
+import { Batcher } from './batcher.js';
+import type { Classification } from './classify.js';
+import { Classifier } from './classify.js';
+import type { Config } from './config.js';
+import { HttpError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import type { ModelFiles } from './model-dir.js';
+import { InferenceError, type LoadedModel, type RunResult, type WorkerPool } from './pool.js';
+import type { TensorSpec, WireTensor } from './tensors.js';
+import { concatRows, sliceRows, TensorError, zeros } from './tensors.js';
+import type { Encoded, TextPipeline } from './text.js';
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  /** True when the model has a tokenizer: /predict and BYTES inputs accept text. */
+  text: boolean;
+  labels: string[] | undefined;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  maxSequenceLength: number | undefined;
+}
+
+export interface Timing {
+  /** Longest time one of the request's rows waited for a worker (ms). */
+  queueMs: number;
+  /** Longest ONNX Runtime run() among the request's batches (ms). */
+  inferenceMs: number;
+  tokenizeMs: number;
+}
+
+type Work =
+  { kind: 'text'; enc: Encoded } | { kind: 'tensor'; feeds: Record<string, WireTensor>; rows: number };
+
+interface ItemResult {
+  outputs: Record<string, WireTensor>;
+  queueMs: number;
+  inferenceMs: number;
+}
+
+interface Row {
+  work: Work;
+  resolve(r: ItemResult): void;
+  reject(err: Error): void;
+  settled: boolean;
+}
+
+export interface ServiceDeps {
+  config: Config;
+  files: ModelFiles;
+  pool: WorkerPool;
+  model: LoadedModel;
+  text: TextPipeline | undefined;
+  metrics: Metrics;
+  name: string;
+  now?: () => number;
+}
+
+export class InferenceService {
+  readonly info: ModelInfo;
+  private classifier: Classifier | undefined;
+  private readonly batcher: Batcher<Row>;
+  private readonly now: () => number;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private stopping = false;
+  private tensorKeySeq = 0;
+  private readonly batchable: boolean;
+  private readonly logitsName: string | undefined;
+
+  constructor(private readonly deps: ServiceDeps) {
+    const { config, model, text } = deps;
+    this.now = deps.now ?? (() => performance.now());
+    this.batchable = model.inputs.every((i) => i.shape.length > 0 && (i.shape[0] ?? 0) < 0);
+    this.logitsName = (model.outputs.find((o) => o.name === 'logits') ?? model.outputs[0])?.name;
+    this.info = {
+      name: deps.name,
+      version: config.modelVersion,
+      text: text !== undefined,
+      labels: undefined,
+      inputs: model.inputs,
+      outputs: model.outputs,
+      maxSequenceLength: text?.maxLength,
+    };
+    this.batcher = new Batcher<Row>(
+      {
+        maxBatchRows: config.maxBatchSize,
+        maxDelayMs: config.maxBatchDelayMs,
+        maxQueueRows: config.maxQueue,
+        now: this.now,
+        setTimer: (fn, ms) => {
+          const t = setTimeout(fn, ms);
+          return () => clearTimeout(t);
+        },
+      },
+      {
+        idle: () => deps.pool.idle(),
+        busy: () => deps.pool.busy(),
+        dispatch: (batch) => this.dispatch(batch),
+      },
+    );
+  }
+
+  /** Called by the pool when a worker becomes free. */
+  pump(): void {
+    this.batcher.pump();
+    this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
+  }
+
+  /** Feeds for the warm-up inference: a real tokenized text, or zeros with dynamic dims set to 1. */
+  warmupFeeds(): Record<string, WireTensor> {
+    if (this.deps.text) return this.deps.text.feeds([this.deps.text.encode('Warm-up inference.')]);
+    const feeds: Record<string, WireTensor> = {};
+    for (const spec of this.deps.model.inputs) {
+      const dims = spec.shape.map((d) => (d < 0 ? 1 : d));
+      feeds[spec.name] = {
+        type: spec.type,
+        dims,
+        data: zeros(
+          spec.type,
+          dims.reduce((a, b) => a * b, 1),
+        ),
+      };
+    }
+    return feeds;
+  }
+
+  /** Derives the labels from the warm-up result's class count (the ONNX shape may leave it dynamic). */
+  setWarmupResult(result: RunResult): void {
+    if (!this.deps.text || this.logitsName === undefined) return;
+    const logits = result.outputs[this.logitsName];
+    const classes = logits?.dims[logits.dims.length - 1];
+    if (logits === undefined || logits.dims.length !== 2 || classes === undefined || classes < 1) return;
+    this.classifier = new Classifier(this.deps.files.config, classes);
+    this.info.labels = this.classifier.labels;
+  }
+
+  /** Whether /predict can answer (a text model with a [batch, classes] output). */
+  get classifies(): boolean {
+    return this.classifier !== undefined;
+  }
+
+  private requireText(): TextPipeline {
+    if (!this.deps.text) {
+      throw new HttpError(
+        400,
+        `model '${this.info.name}' has no tokenizer.json, so it takes tensors, not text; use POST /v2/models/${this.info.name}/infer`,
+      );
+    }
+    return this.deps.text;
+  }
+
+  private encodeAll(texts: string[]): { encs: Encoded[]; tokenizeMs: number } {
+    const text = this.requireText();
+    const t0 = this.now();
+    const encs = texts.map((t) => text.encode(t));
+    const tokenizeMs = this.now() - t0;
+    const m = this.deps.metrics;
+    m.tokenization.observe(tokenizeMs / 1000);
+    for (const e of encs) {
+      m.inputTokens.observe(e.ids.length);
+      if (e.truncated) m.truncated.inc();
+    }
+    return { encs, tokenizeMs };
+  }
+
+  /** Classifies texts (the /predict and KServe v1 paths). */
+  async classify(texts: string[]): Promise<{ results: Classification[]; timing: Timing }> {
+    const { encs, tokenizeMs } = this.encodeAll(texts);
+    const classifier = this.classifier;
+    const logitsName = this.logitsName;
+    if (classifier === undefined || logitsName === undefined) {
+      throw new HttpError(
+        400,
+        `model '${this.info.name}' has no [batch, classes] output to classify with; use POST /v2/models/${this.info.name}/infer`,
+      );
+    }
+    const { results, timing } = await this.submit(encs.map((enc) => this.textRow(enc)));
+    const out = results.map((r) => {
+      const c = classifier.classify(r.outputs[logitsName]?.data as Float32Array);
+      this.deps.metrics.predictions.inc({ label: c.top.label });
+      this.deps.metrics.score.observe({ label: c.top.label }, c.top.score);
+      return c;
+    });
+    return { results: out, timing: { ...timing, tokenizeMs } };
+  }
+
+  /** Runs texts through the model and returns the raw outputs stacked by row (v2 BYTES input). */
+  async inferTexts(texts: string[]): Promise<{ outputs: Record<string, WireTensor>; timing: Timing }> {
+    const { encs, tokenizeMs } = this.encodeAll(texts);
+    const { results, timing } = await this.submit(encs.map((enc) => this.textRow(enc)));
+    return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
+  }
+
+  /** Runs decoded tensors (all sharing the first, batch dimension when the model batches). */
+  async inferTensors(
+    feeds: Record<string, WireTensor>,
+  ): Promise<{ outputs: Record<string, WireTensor>; timing: Timing }> {
+    const rows = Object.values(feeds)[0]?.dims[0] ?? 1;
+    if (this.batchable && Object.values(feeds).some((t) => t.dims[0] !== rows)) {
+      throw new TensorError('all inputs must have the same first (batch) dimension');
+    }
+    if (rows > this.deps.config.maxTexts) {
+      throw new HttpError(
+        413,
+        `${rows} rows exceed the limit of ${this.deps.config.maxTexts} per request (MAX_TEXTS)`,
+      );
+    }
+    const key = this.batchable
+      ? Object.entries(feeds)
+          .map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`)
+          .join(';')
+      : `solo-${this.tensorKeySeq++}`;
+    const { results, timing } = await this.submit([
+      { key, length: 0, rows: Math.max(rows, 1), work: { kind: 'tensor', feeds, rows } },
+    ]);
+    return { outputs: (results[0] as ItemResult).outputs, timing: { ...timing, tokenizeMs: 0 } };
+  }
+
+  private textRow(enc: Encoded): { key: string; length: number; rows: number; work: Work } {
+    // Without an attention mask, padding would change answers: only equal lengths share a batch.
+    const key = !this.batchable
+      ? `solo-${this.tensorKeySeq++}`
+      : this.deps.text?.plan.needsEqualLengths
+        ? `text:${enc.ids.length}`
+        : 'text';
+    return { key, length: enc.ids.length, rows: 1, work: { kind: 'text', enc } };
+  }
+
+  private async submit(
+    items: { key: string; length: number; rows: number; work: Work }[],
+  ): Promise<{ results: ItemResult[]; timing: Omit<Timing, 'tokenizeMs'> }> {
+    const { config, metrics } = this.deps;
+    const retryAfter = { 'retry-after': String(config.retryAfterSeconds) };
+    if (this.stopping) {
+      metrics.rejected.inc({ reason: 'shutting_down' });
+      throw new HttpError(503, 'the server is shutting down', retryAfter);
+    }
+    const rows: Row[] = [];
+    const promises = items.map(
+      (item) =>
+        new Promise<ItemResult>((resolve, reject) => {
+          rows.push({ work: item.work, resolve, reject, settled: false });
+        }),
+    );
+    const queued = this.batcher.offer(items.map((item, i) => ({ ...item, payload: rows[i] as Row })));
+    metrics.queueDepth.set(this.batcher.queuedRows);
+    if (queued === undefined) {
+      metrics.rejected.inc({ reason: 'queue_full' });
+      throw new HttpError(
+        503,
+        `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`,
+        retryAfter,
+      );
+    }
+    this.inFlight++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          this.batcher.remove(queued);
+          metrics.queueDepth.set(this.batcher.queuedRows);
+          metrics.rejected.inc({ reason: 'timeout' });
+          reject(
+            new HttpError(
+              503,
+              `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`,
+              retryAfter,
+            ),
+          );
+        }, config.requestTimeoutMs);
+      });
+      const results = await Promise.race([Promise.all(promises), timeout]);
+      return {
+        results,
+        timing: {
+          queueMs: Math.max(...results.map((r) => r.queueMs)),
+          inferenceMs: Math.max(...results.map((r) => r.inferenceMs)),
+        },
+      };
+    } catch (err) {
+      if (err instanceof HttpError || err instanceof TensorError) throw err;
+      if (err instanceof InferenceError) throw new HttpError(500, `inference failed: ${err.message}`);
+      throw new HttpError(500, `inference failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      for (const r of rows) r.settled = true;
+      if (--this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  private dispatch(batch: Pending<Row>[]): void {
+    const { metrics, pool, text } = this.deps;
+    const start = this.now();
+    let totalRows = 0;
+    for (const item of batch) {
+      metrics.queueWait.observe((start - item.enqueuedAt) / 1000);
+      totalRows += item.rows;
+    }
+    metrics.batchSize.observe(totalRows);
+    metrics.queueDepth.set(this.batcher.queuedRows);
+    const live = batch.map((b) => b.payload);
+    let feeds: Record<string, WireTensor>;
+    if (live[0]?.work.kind === 'text') {
+      feeds = (text as TextPipeline).feeds(live.map((r) => (r.work as { enc: Encoded }).enc));
+    } else {
+      const names = Object.keys((live[0]?.work as { feeds: Record<string, WireTensor> }).feeds);
+      feeds = Object.fromEntries(
+        names.map((n) => [
+          n,
+          concatRows(
+            live.map((r) => (r.work as { feeds: Record<string, WireTensor> }).feeds[n] as WireTensor),
+          ),
+        ]),
+      );
+    }
+    pool.run(feeds).then(
+      (result) => {
+        metrics.inference.observe(result.inferenceMs / 1000);
+        let offset = 0;
+        batch.forEach((item) => {
+          const outputs: Record<string, WireTensor> = {};
+          for (const [name, t] of Object.entries(result.outputs)) {
+            outputs[name] =
+              t.dims[0] === totalRows && this.batchable ? sliceRows(t, offset, offset + item.rows) : t;
+          }
+          offset += item.rows;
+          item.payload.resolve({
+            outputs,
+            queueMs: start - item.enqueuedAt,
+            inferenceMs: result.inferenceMs,
+          });
+        });
+      },
+      (err: Error) => {
+        for (const item of batch) item.payload.reject(err);
+      },
+    );
+  }
+
+  /** Refuses new work and resolves once every admitted request has been answered. */
+  drain(): Promise<void> {
+    this.stopping = true;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  stop(): void {
+    this.batcher.stop();
+  }
+}
+
+/** Stacks per-row results back into [rows, ...] tensors. */
+function stack(results: ItemResult[]): Record<string, WireTensor> {
+  const names = Object.keys(results[0]?.outputs ?? {});
+  return Object.fromEntries(
+    names.map((n) => [n, concatRows(results.map((r) => r.outputs[n] as WireTensor))]),
+  );
+}
