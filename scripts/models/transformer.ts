@@ -64,11 +64,13 @@ export function resolveTransformerOptions(
 }
 
 /**
- * Deterministic normal(0, std) numbers. The uniform bits come from AES-128-CTR over zeros keyed by the
- * seed (node:crypto, identical on every platform and Node version, unlike Math.random); Box-Muller turns
- * pairs of them into normals.
+ * Deterministic random weights, uniform on [-a, a] with a = std * sqrt(3) so their standard deviation
+ * is `std` (uniform, like PyTorch's default Linear init). The bits come from AES-128-CTR over zeros
+ * keyed by the seed: node:crypto, identical on every platform and Node version, unlike Math.random.
+ * Only arithmetic per value: jest's VM contexts make Math.log/Math.cos about ten times slower, which
+ * turned a Box-Muller normal into half a minute for the default model.
  */
-export class SeededNormal {
+export class SeededUniform {
   private readonly cipher;
   constructor(seed: number) {
     const key = createHash('sha256').update(`package-onnx-model transformer seed ${seed}`).digest();
@@ -76,26 +78,22 @@ export class SeededNormal {
   }
 
   fill(count: number, std: number): Float32Array {
-    const even = count + (count % 2);
-    const bits = this.cipher.update(Buffer.alloc(even * 4));
+    const bytes = this.cipher.update(new Uint8Array(count * 4));
+    const bits = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const scale = (2 * std * Math.sqrt(3)) / 4294967296;
+    const offset = std * Math.sqrt(3);
     const out = new Float32Array(count);
-    for (let i = 0; i < even; i += 2) {
-      const u1 = (bits.readUInt32LE(i * 4) + 0.5) / 4294967296;
-      const u2 = (bits.readUInt32LE(i * 4 + 4) + 0.5) / 4294967296;
-      const r = Math.sqrt(-2 * Math.log(u1)) * std;
-      out[i] = r * Math.cos(2 * Math.PI * u2);
-      if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
-    }
+    for (let i = 0; i < count; i++) out[i] = (bits.getUint32(i * 4, true) + 0.5) * scale - offset;
     return out;
   }
 }
 
-const INIT_STD = 0.02; // BERT/RoBERTa initializer_range
+const INIT_STD = 0.02; // the spread of BERT/RoBERTa's initializer_range
 const LN_EPS = 1e-5;
 const MASK_NEG = -10000;
 
 export function transformerModel(o: ResolvedTransformerOptions): Uint8Array {
-  const rng = new SeededNormal(o.seed);
+  const rng = new SeededUniform(o.seed);
   const g = new GraphBuilder();
   const headSize = o.hidden / o.heads;
 
