@@ -1,0 +1,219 @@
+/**
+ * Runtime staging: from the repository's node_modules and from an npm registry (a loopback server
+ * serving real onnxruntime tarballs packed from node_modules), with integrity checks and caching.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { UserError } from '../../src/errors.js';
+import { stageRuntime, stagedFiles } from '../../src/runtime/index.js';
+import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from './helpers.js';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+const ORT_DIR = join(ROOT, 'node_modules', 'onnxruntime-node');
+const COMMON_DIR = join(ROOT, 'node_modules', 'onnxruntime-common');
+
+/** ELF e_machine: 62 = x86-64, 183 = AArch64. */
+async function elfMachine(path: string): Promise<number> {
+  const b = await readFile(path);
+  expect(b.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  return b.readUInt16LE(18);
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+/** An npm-style tarball (`package/...`) of every file under `dir` whose path passes `keep`. */
+async function npmTarball(dir: string, keep: (rel: string) => boolean): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collecting = (async () => {
+    for await (const c of pack) chunks.push(c as Buffer);
+  })();
+  for (const rel of (await walk(dir)).filter(keep)) {
+    await new Promise<void>(async (res, rej) =>
+      pack.entry({ name: `package/${rel}`, mode: 0o644 }, await readFile(join(dir, rel)), (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
+  }
+  pack.finalize();
+  await collecting;
+  return gzipSync(Buffer.concat(chunks), { level: 1 });
+}
+
+const integrity = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
+
+let root: { dir: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  root = await tempDir('runtime');
+});
+afterAll(async () => root.cleanup());
+
+describe('stageRuntime from the repository node_modules', () => {
+  it('stages per platform: the server bundle, onnxruntime-node with only that arch, onnxruntime-common', async () => {
+    const cacheDir = join(root.dir, 'cache-local');
+    const amd = await stageRuntime('linux/amd64', { logger: silentLogger, cacheDir });
+    const arm = await stageRuntime('linux/arm64', { logger: silentLogger, cacheDir });
+    expect(amd.source).toBe('node_modules');
+    expect(amd.ortVersion).toBe('1.30.0');
+    const amdFiles = await stagedFiles(amd.dir);
+    const armFiles = await stagedFiles(arm.dir);
+    expect(amdFiles).toContain('index.js');
+    expect(amdFiles).toContain('package.json');
+    expect(amdFiles).toContain('node_modules/onnxruntime-common/dist/cjs/index.js');
+    expect(amdFiles).toContain('node_modules/onnxruntime-common/dist/esm/index.js');
+    const bins = (files: string[]) => files.filter((f) => f.includes('/bin/'));
+    expect(bins(amdFiles)).toEqual([
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1',
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node',
+    ]);
+    expect(bins(armFiles)).toEqual([
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/libonnxruntime.so.1',
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node',
+    ]);
+    expect(await elfMachine(join(amd.dir, bins(amdFiles)[1]!))).toBe(62);
+    for (const f of bins(armFiles)) expect(await elfMachine(join(arm.dir, f))).toBe(183);
+    // install-time dependencies are not staged
+    expect(amdFiles.some((f) => /adm-zip|global-agent|\/script\//.test(f))).toBe(false);
+    const pkg = JSON.parse(await readFile(join(amd.dir, 'package.json'), 'utf8'));
+    expect(pkg.type).toBe('module');
+    // staging again reuses the same directory
+    expect((await stageRuntime('linux/amd64', { logger: silentLogger, cacheDir })).dir).toBe(amd.dir);
+  });
+
+  it('the staged host runtime loads onnxruntime-node and runs the example model with nothing else', async () => {
+    const amd = await stageRuntime('linux/amd64', {
+      logger: silentLogger,
+      cacheDir: join(root.dir, 'cache-local'),
+    });
+    const script = `const ort = require('onnxruntime-node');
+      ort.InferenceSession.create(process.argv[1]).then((s) => console.log(JSON.stringify(s.inputNames)));`;
+    const { stdout } = await run(
+      process.execPath,
+      ['-e', script, join(ROOT, 'examples', 'sentiment', 'model.onnx')],
+      {
+        cwd: amd.dir,
+        env: { PATH: process.env.PATH ?? '', NODE_PATH: '' },
+      },
+    );
+    expect(JSON.parse(stdout)).toContain('input_ids');
+  });
+
+  it('rejects a platform onnxruntime-node has no binaries for', async () => {
+    await expect(
+      stageRuntime('linux/s390x', { logger: silentLogger, cacheDir: join(root.dir, 'c') }),
+    ).rejects.toThrow(UserError);
+  });
+});
+
+describe('stageRuntime from the npm registry (no node_modules, as on a runner)', () => {
+  let server: Server;
+  let registry: string;
+  const requests: string[] = [];
+  const tarballs = new Map<string, Buffer>();
+  const metaIntegrity = new Map<string, string>();
+  let repo: string;
+
+  beforeAll(async () => {
+    tarballs.set(
+      'onnxruntime-node',
+      await npmTarball(ORT_DIR, (r) => !r.startsWith('bin/') || r.includes('/linux/')),
+    );
+    tarballs.set('onnxruntime-common', await npmTarball(COMMON_DIR, () => true));
+    for (const [n, b] of tarballs) metaIntegrity.set(n, integrity(b));
+    server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      const m = /^\/([^/]+)\/(1\.30\.0|-\/.*\.tgz)$/.exec(req.url ?? '');
+      const name = m?.[1] ?? '';
+      if (m && m[2] === '1.30.0' && tarballs.has(name)) {
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            name,
+            version: '1.30.0',
+            dist: { tarball: `${registry}/${name}/-/${name}-1.30.0.tgz`, integrity: metaIntegrity.get(name) },
+          }),
+        );
+      } else if (m && tarballs.has(name)) {
+        res.end(tarballs.get(name));
+      } else {
+        res.statusCode = 404;
+        res.end('{}');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    registry = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // An action checkout: server-template/{dist,package.json}, no node_modules.
+    repo = join(root.dir, 'checkout');
+    await mkdir(join(repo, 'server-template'), { recursive: true });
+    await cp(join(ROOT, 'server-template', 'dist'), join(repo, 'server-template', 'dist'), {
+      recursive: true,
+    });
+    await cp(join(ROOT, 'server-template', 'package.json'), join(repo, 'server-template', 'package.json'));
+  });
+  afterAll(async () => new Promise<void>((r) => server.close(() => r())));
+
+  const opts = (cacheDir: string) => ({
+    logger: silentLogger,
+    cacheDir,
+    serverDir: join(repo, 'server-template', 'dist'),
+    npmRegistry: registry,
+    useLocalNodeModules: false,
+  });
+
+  it('downloads, verifies, extracts and caches; the result equals staging from node_modules', async () => {
+    const cacheDir = join(root.dir, 'cache-npm');
+    const amd = await stageRuntime('linux/amd64', opts(cacheDir));
+    expect(amd.source).toBe('npm');
+    const tgz = requests.filter((r) => r.endsWith('.tgz'));
+    expect(tgz).toHaveLength(2);
+    const local = await stageRuntime('linux/amd64', {
+      logger: silentLogger,
+      cacheDir: join(root.dir, 'cache-cmp'),
+    });
+    const files = await stagedFiles(amd.dir);
+    expect(files).toEqual(await stagedFiles(local.dir));
+    for (const f of files.filter((x) => x.includes('node_modules'))) {
+      expect((await readFile(join(amd.dir, f))).equals(await readFile(join(local.dir, f)))).toBe(true);
+    }
+    // arm64 comes from the same cached download
+    const arm = await stageRuntime('linux/arm64', opts(cacheDir));
+    expect((await stagedFiles(arm.dir)).filter((f) => f.includes('/bin/'))).toHaveLength(2);
+    expect(requests.filter((r) => r.endsWith('.tgz'))).toHaveLength(2);
+  });
+
+  it('an integrity mismatch (lock file) fails with the named error and caches nothing', async () => {
+    const cacheDir = join(root.dir, 'cache-bad');
+    await writeFile(
+      join(repo, 'package-lock.json'),
+      JSON.stringify({
+        packages: {
+          'node_modules/onnxruntime-node': { version: '1.30.0', integrity: integrity(Buffer.from('other')) },
+        },
+      }),
+    );
+    try {
+      const err = await stageRuntime('linux/amd64', opts(cacheDir)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect(String(err)).toContain('does not match its integrity');
+      expect(await readdir(join(cacheDir, 'npm')).catch(() => [])).toEqual([]);
+    } finally {
+      await writeFile(join(repo, 'package-lock.json'), '{}');
+    }
+  });
+});
