@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 
 import { benchTransformer, fixtureModels, type FixtureModels } from './fixtures/models.js';
 import { REPO_ROOT } from '../scripts/models/cache.js';
-import { writeSentiment } from '../scripts/models/generate.js';
+import { writeSentiment, writeTransformer } from '../scripts/models/generate.js';
 import { decodeModel } from '../scripts/models/onnx.js';
 import { wordScores } from '../scripts/models/words.js';
 
@@ -241,6 +241,17 @@ describe('benchmark transformer', () => {
       await session.run({ input_ids: int64([longest]), attention_mask: int64([longest.map(() => 1)]) })
     ).logits;
     expect(rows(logits).flat().every(Number.isFinite)).toBe(true);
+  });
+
+  it('is reproducible: the same options and seed give the same bytes, another seed other weights', async () => {
+    const tiny = { layers: 1, hidden: 64, heads: 2 };
+    const cached = await readFile(join(await benchTransformer(tiny), 'model.onnx'));
+    await writeTransformer(join(scratch, 'seed1'), tiny);
+    await writeTransformer(join(scratch, 'seed2'), { ...tiny, seed: 2 });
+    expect((await readFile(join(scratch, 'seed1', 'model.onnx'))).equals(cached)).toBe(true);
+    const other = await readFile(join(scratch, 'seed2', 'model.onnx'));
+    expect(other.length).toBe(cached.length);
+    expect(other.equals(cached)).toBe(false);
   });
 
   it('cuts its tokenizer to a smaller vocab so every token id has an embedding', async () => {
