@@ -48,6 +48,13 @@ async function untar(buf: Buffer): Promise<TarFile[]> {
   return out;
 }
 
+interface Desc {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform: { os: string; architecture: string };
+}
+
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let root: { dir: string; cleanup: () => Promise<void> };
@@ -87,8 +94,10 @@ beforeAll(async () => {
 });
 afterAll(async () => root.cleanup());
 
-const configOf = async (img: BuiltImage, i = 0): Promise<Record<string, any>> =>
-  JSON.parse(img.platforms[i]!.config.toString()) as Record<string, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON, asserted field by field
+type Json = Record<string, any>;
+const configOf = async (img: BuiltImage, i = 0): Promise<Json> =>
+  JSON.parse(img.platforms[i]!.config.toString()) as Json;
 
 describe('buildImage (offline, OCI layout base)', () => {
   let img: BuiltImage;
@@ -99,7 +108,7 @@ describe('buildImage (offline, OCI layout base)', () => {
   it('writes an index with one manifest per platform, each base layers + runtime + model', async () => {
     expect(img.mediaType).toBe(MediaType.ociIndex);
     const index = JSON.parse(img.bytes.toString());
-    expect(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
+    expect(index.manifests.map((m: Desc) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
       'linux/amd64',
       'linux/arm64',
     ]);
@@ -107,11 +116,11 @@ describe('buildImage (offline, OCI layout base)', () => {
     for (const p of img.platforms) {
       const m = JSON.parse(p.manifest.toString());
       expect(m.layers).toHaveLength(3);
-      expect(m.layers.every((l: any) => l.mediaType === MediaType.ociLayerGzip)).toBe(true);
+      expect(m.layers.every((l: Desc) => l.mediaType === MediaType.ociLayerGzip)).toBe(true);
       expect(m.annotations['org.opencontainers.image.revision']).toBe('abc123');
       expect(p.digest).toBe(sha(p.manifest));
       expect(p.size).toBe(
-        p.manifest.length + p.config.length + m.layers.reduce((a: number, l: any) => a + l.size, 0),
+        p.manifest.length + p.config.length + m.layers.reduce((a: number, l: Desc) => a + l.size, 0),
       );
     }
     // the model layer is shared, runtime layers differ per platform
@@ -240,7 +249,7 @@ describe('entrypoint and media types follow the base', () => {
     const m = JSON.parse(img.platforms[0]!.manifest.toString());
     expect(m.mediaType).toBe(MediaType.dockerManifest);
     expect(m.config.mediaType).toBe(MediaType.dockerConfig);
-    expect(m.layers.map((l: any) => l.mediaType)).toEqual(Array(3).fill(MediaType.dockerLayerGzip));
+    expect(m.layers.map((l: Desc) => l.mediaType)).toEqual(Array(3).fill(MediaType.dockerLayerGzip));
     expect(m.annotations).toBeUndefined();
   });
 });

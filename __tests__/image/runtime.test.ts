@@ -45,10 +45,9 @@ async function npmTarball(dir: string, keep: (rel: string) => boolean): Promise<
     for await (const c of pack) chunks.push(c as Buffer);
   })();
   for (const rel of (await walk(dir)).filter(keep)) {
-    await new Promise<void>(async (res, rej) =>
-      pack.entry({ name: `package/${rel}`, mode: 0o644 }, await readFile(join(dir, rel)), (e) =>
-        e ? rej(e) : res(),
-      ),
+    const data = await readFile(join(dir, rel));
+    await new Promise<void>((res, rej) =>
+      pack.entry({ name: `package/${rel}`, mode: 0o644 }, data, (e) => (e ? rej(e) : res())),
     );
   }
   pack.finalize();
