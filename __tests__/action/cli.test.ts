@@ -1,0 +1,49 @@
+import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+// The committed CLI bundle, run as users run it.
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['dist/cli/index.js', ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('CLI', () => {
+  it('--help lists a flag for every non-secret action input', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    const inputs = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { inputs: object }).inputs);
+    const secret = ['registry-password', 'azure-credentials', 'base-registry-password'];
+    for (const name of inputs.filter((n) => !secret.includes(n))) expect(r.stdout).toContain(`--${name} `);
+    for (const name of secret) expect(r.stdout).not.toContain(`--${name} `);
+  });
+
+  it('rejects an unknown flag with exit code 2 and the usage', () => {
+    const r = cli(['--modle', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option '--modle'/);
+    expect(r.stderr).toContain('Usage: package-onnx-model');
+  });
+
+  it('fails with one error line that lists the accepted model forms', () => {
+    const r = cli(['--model', 'ftp://example.invalid/model.onnx', '--no-push']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*ftp:\/\/example\.invalid.*name:version.*Fix: /m);
+  });
+
+  it('never prints a secret it was given', () => {
+    const secret = 'Sup3rS3cretValue-never-print-me';
+    const r = cli(['--model', 'ftp://nope', '--no-push'], {
+      AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+      AZURE_TENANT_ID: '00000000-0000-0000-0000-000000000002',
+      AZURE_CLIENT_SECRET: secret,
+      REGISTRY_PASSWORD: secret,
+    });
+    expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+});
