@@ -4,15 +4,100 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { buildBaseImage, elfMachineName } from '../scripts/base-image.js';
 import {
+  ensureBaseImage,
+  pushBaseImage,
   startAzurite,
+  startDocker,
   startFaultProxy,
   startRegistry,
   type Azurite,
+  type DockerEngine,
   type FaultProxy,
   type LocalRegistry,
 } from './env/index.js';
+import { makeTempDir, removeDir } from './env/proc.js';
+
+const run = promisify(execFile);
+const BUILD_TIMEOUT = 15 * 60_000;
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+interface Index {
+  mediaType: string;
+  manifests: Descriptor[];
+}
+interface Manifest {
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+const blob = (layout: string, digest: string): string => join(layout, 'blobs', 'sha256', digest.slice(7));
+const readJson = async <T>(path: string): Promise<T> => JSON.parse(await readFile(path, 'utf8')) as T;
+
+/** The image index and per-platform manifests of an OCI layout built by scripts/base-image.ts. */
+async function readLayout(layout: string): Promise<{ index: Index; manifests: Record<string, Manifest> }> {
+  const top = await readJson<Index>(join(layout, 'index.json'));
+  const index = await readJson<Index>(blob(layout, top.manifests[0]!.digest));
+  const manifests: Record<string, Manifest> = {};
+  for (const m of index.manifests) {
+    manifests[`${m.platform!.os}/${m.platform!.architecture}`] = await readJson<Manifest>(
+      blob(layout, m.digest),
+    );
+  }
+  return { index, manifests };
+}
+
+/** Files of a gzip'd tar layer: name -> { mode, uid, head (first 20 bytes), text (small files) }. */
+async function layerFiles(
+  path: string,
+): Promise<Map<string, { mode: number; uid: number; type: string; head: Buffer; text?: string }>> {
+  const files = new Map<string, { mode: number; uid: number; type: string; head: Buffer; text?: string }>();
+  const extract = tar.extract();
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    stream.on('data', (c: unknown) => {
+      if (!Buffer.isBuffer(c)) return;
+      if (kept < 4096) {
+        chunks.push(c);
+        kept += c.length;
+      }
+    });
+    stream.on('end', () => {
+      const data = Buffer.concat(chunks);
+      files.set(header.name, {
+        mode: header.mode ?? 0,
+        uid: header.uid ?? -1,
+        type: header.type ?? 'file',
+        head: data.subarray(0, 20),
+        ...((header.size ?? 0) < 4096 ? { text: data.toString('utf8') } : {}),
+      });
+      next();
+    });
+  });
+  await pipeline(createReadStream(path), createGunzip(), extract);
+  return files;
+}
+
+const elfOf = (head: Buffer): string =>
+  elfMachineName(
+    head.length >= 20 && head.readUInt32BE(0) === 0x7f454c46 ? head.readUInt16LE(18) : undefined,
+  );
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const basic = (u: string, p: string): string => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
@@ -302,5 +387,209 @@ describe('registry with bearer-token auth (like GHCR)', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(pull.status).toBe(401);
+  });
+});
+
+describe('local base image', () => {
+  let layoutDir: string;
+  beforeAll(async () => {
+    ({ layoutDir } = await ensureBaseImage());
+  }, BUILD_TIMEOUT);
+
+  it('is an OCI layout skopeo reads, with a linux/amd64 + linux/arm64 index', async () => {
+    const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${layoutDir}:latest`]);
+    const index = JSON.parse(stdout) as Index;
+    expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(index.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}`)).toEqual([
+      'linux/amd64',
+      'linux/arm64',
+    ]);
+    const { stdout: cfg } = await run('skopeo', ['inspect', '--config', `oci:${layoutDir}:latest`]);
+    const config = JSON.parse(cfg) as { architecture: string; config: Record<string, unknown> };
+    expect(config.architecture).toBe('amd64');
+    expect(config.config).toMatchObject({
+      Cmd: ['node'],
+      WorkingDir: '/',
+      Env: [expect.stringMatching(/^PATH=.*\/usr\/local\/bin/)],
+    });
+    expect(config.config.User).toBeUndefined();
+  });
+
+  it('has node, its libraries, a non-root node user, /tmp 1777 and /home/node', async () => {
+    const { manifests } = await readLayout(layoutDir);
+    for (const [platform, machine] of [
+      ['linux/amd64', 'x86-64'],
+      ['linux/arm64', 'aarch64'],
+    ] as const) {
+      const files = new Map();
+      for (const layer of manifests[platform]!.layers) {
+        for (const [k, v] of await layerFiles(blob(layoutDir, layer.digest))) files.set(k, v);
+      }
+      expect(elfOf(files.get('usr/local/bin/node').head)).toBe(machine);
+      const triplet = machine === 'x86-64' ? 'x86_64-linux-gnu' : 'aarch64-linux-gnu';
+      const loader = machine === 'x86-64' ? 'lib64/ld-linux-x86-64.so.2' : 'lib/ld-linux-aarch64.so.1';
+      for (const lib of [
+        'libc.so.6',
+        'libstdc++.so.6',
+        'libgcc_s.so.1',
+        'libm.so.6',
+        'libpthread.so.0',
+        'libdl.so.2',
+        'librt.so.1',
+      ]) {
+        expect([platform, lib, elfOf(files.get(`lib/${triplet}/${lib}`)?.head ?? Buffer.alloc(0))]).toEqual([
+          platform,
+          lib,
+          machine,
+        ]);
+      }
+      expect(elfOf(files.get(loader).head)).toBe(machine);
+      expect(files.get('etc/passwd').text).toMatch(/^node:x:1000:1000:[^:]*:\/home\/node:/m);
+      expect(files.get('etc/group').text).toMatch(/^node:x:1000:/m);
+      expect(files.get('tmp/').mode).toBe(0o1777);
+      expect(files.get('home/node/')).toMatchObject({ type: 'directory', uid: 1000 });
+    }
+  });
+
+  it(
+    'is deterministic: two builds in different dirs give the same digests',
+    async () => {
+      const a = await makeTempDir('base-a');
+      const b = await makeTempDir('base-b');
+      try {
+        const opts = {
+          platforms: ['linux/amd64'],
+          cacheDir: join(layoutDir, '..', 'base-image-src'),
+          log: () => undefined,
+        };
+        const one = await buildBaseImage({ ...opts, outDir: join(a, 'layout') });
+        const two = await buildBaseImage({ ...opts, outDir: join(b, 'layout') });
+        expect(two.digest).toBe(one.digest);
+        const cached = await readLayout(layoutDir);
+        const built = await readLayout(join(a, 'layout'));
+        expect(built.manifests['linux/amd64']).toEqual(cached.manifests['linux/amd64']);
+      } finally {
+        await removeDir(a);
+        await removeDir(b);
+      }
+    },
+    BUILD_TIMEOUT,
+  );
+});
+
+describe.each(['none', 'htpasswd', 'token'] as const)('base image push to the %s registry', (auth) => {
+  let reg: LocalRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth });
+    await ensureBaseImage();
+  }, BUILD_TIMEOUT);
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('accepts the multi-platform index, which skopeo inspect --raw shows', async () => {
+    const { layoutDir, digest } = await ensureBaseImage();
+    const pushed = await pushBaseImage(reg, 'base/node', 'v1');
+    expect(pushed).toEqual({ ref: `${reg.host}/base/node:v1`, digest });
+    const creds =
+      auth === 'none' ? ['--no-creds'] : ['--creds', `${reg.readOnly.username}:${reg.readOnly.password}`];
+    const { stdout } = await run('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      ...creds,
+      `docker://${pushed.ref}`,
+    ]);
+    expect(JSON.parse(stdout)).toEqual((await readLayout(layoutDir)).index);
+    expect(createHash('sha256').update(stdout).digest('hex')).toBe(digest.slice(7));
+  });
+
+  if (auth !== 'none') {
+    it('rejects a push with a wrong password', async () => {
+      await expect(pushBaseImage({ ...reg, password: 'wrong' }, 'base/node', 'bad')).rejects.toThrow(
+        /401|unauthorized|authentication required|invalid username\/password/i,
+      );
+    });
+  }
+
+  if (auth === 'token') {
+    it('does not let the read-only token user push', async () => {
+      const { readOnly } = reg;
+      await expect(pushBaseImage({ ...reg, ...readOnly }, 'base/node', 'ro')).rejects.toThrow(
+        /unauthorized|denied|authentication required|insufficient/i,
+      );
+      expect(
+        reg
+          .tokenService!.issued()
+          .filter((t) => t.username === readOnly.username)
+          .flatMap((t) => t.granted),
+      ).not.toContainEqual(expect.stringMatching(/push/));
+    });
+  }
+});
+
+describe('Docker engine', () => {
+  let reg: LocalRegistry;
+  let engine: DockerEngine;
+  let ref: string;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    ({ ref } = await pushBaseImage(reg, 'base/node'));
+    engine = await startDocker();
+  }, BUILD_TIMEOUT);
+  afterAll(async () => {
+    await engine?.stop();
+    await reg?.stop();
+  });
+
+  it('logs in to the htpasswd registry and pulls the pushed base image', async () => {
+    const login = await engine.docker(['login', reg.host, '--username', reg.username, '--password-stdin'], {
+      input: reg.password,
+    });
+    expect(login).toMatchObject({ code: 0 });
+    expect(login.stdout).toMatch(/Login Succeeded/);
+    const pull = await engine.docker(['pull', ref]);
+    expect(pull.stderr).toBe('');
+    expect(pull.code).toBe(0);
+  });
+
+  it('runs node -e in it with --network host', async () => {
+    const res = await engine.docker([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      ref,
+      'node',
+      '-e',
+      'console.log(process.version, process.arch, require("os").userInfo().uid)',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim()).toBe(`${process.version} x64 0`);
+  });
+
+  it('runs as the node user with --user node, with a writable home and /tmp', async () => {
+    const res = await engine.docker([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '--user',
+      'node',
+      ref,
+      'node',
+      '-e',
+      'const os=require("os"),fs=require("fs");fs.writeFileSync("/tmp/t","x");fs.writeFileSync(os.homedir()+"/h","x");const u=os.userInfo();console.log(u.username,u.uid,u.gid,u.homedir)',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim()).toBe('node 1000 1000 /home/node');
+  });
+
+  it('does not pull without credentials (the registry requires them)', async () => {
+    await engine.docker(['logout', reg.host]);
+    await engine.docker(['rmi', ref]);
+    const pull = await engine.docker(['pull', ref]);
+    expect(pull.code).not.toBe(0);
+    expect(pull.stderr).toMatch(/no basic auth credentials|unauthorized|authentication required/i);
   });
 });

@@ -8,3 +8,4 @@ export { startFaultProxy, type FaultProxy, type FaultRule, type ProxiedRequest }
 export { startRegistry, type LocalRegistry } from './registry.js';
 export type { IssuedToken } from './token-service.js';
 export { startDocker, type DockerEngine, type DockerResult } from './docker.js';
+export { ensureBaseImage, pushBaseImage, BASE_IMAGE_DIR } from './base-image.js';
