@@ -63,7 +63,7 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   writeOciArchive(img: Img, path: string, imageName: string, tags: string[]): Promise<void>;
   writeDockerArchive(img: Img, path: string, platform: string, repoTag: string): Promise<void>;
   dockerEngineVersion(): Promise<string | undefined>;
-  runContainer(archive: string, imageRef: string, env: Record<string, string>): Promise<RunningServer>;
+  runContainer(archive: string, imageRef: string): Promise<RunningServer>;
   pushImage(img: Img, imageName: string, tags: string[]): Promise<PushInfo>;
 }
 
@@ -111,7 +111,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     const archive = join(deps.workDir, 'docker-archive.tar');
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
     await deps.writeDockerArchive(image, archive, deps.hostPlatform, localRef);
-    const server = await deps.runContainer(archive, localRef, opts.serverEnv);
+    const server = await deps.runContainer(archive, localRef);
     smokeTests.push(await smokeTest('container', server, model, opts));
   }
 

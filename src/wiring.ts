@@ -2,8 +2,23 @@
  * The real I/O behind the pipeline's ports: Azure model sources, runtime staging, the image builder and
  * registry client, the host server process and the local Docker engine.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { dockerEngineVersion, runImageContainer } from './docker.js';
+import {
+  buildImage,
+  type BuiltImage,
+  parseImageReference,
+  pushImage,
+  type RegistryCredentials,
+  writeDockerArchive,
+  writeOciArchive,
+} from './image/index.js';
 import type { PackageOptions } from './inputs.js';
-import type { PipelineDeps } from './pipeline.js';
+import { fetchModel, parseModelReference } from './model-source/index.js';
+import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
+import { hostPlatform, stageRuntime } from './runtime/index.js';
+import { startServerProcess } from './server-process.js';
 import type { Logger } from './util/log.js';
 
 export interface WiringOptions {
@@ -14,6 +29,130 @@ export interface WiringOptions {
   getIdToken?: (audience: string) => Promise<string>;
 }
 
-export function createDeps(_w: WiringOptions): PipelineDeps {
-  throw new Error('The packaging stages are being wired up (model sources and image builder land separately).');
+type Image = BuiltImage & BuiltImageInfo;
+
+interface Model extends FetchedModelInfo {
+  /** The .onnx file's name inside `dir`. */
+  modelFile: string;
+}
+
+/** Server settings that name the model: the same in the smoke-test process and in the image. */
+function modelEnv(model: FetchedModelInfo): Record<string, string> {
+  return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: (model as Model).modelFile };
+}
+
+function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env.SOURCE_DATE_EPOCH;
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+export function createDeps(w: WiringOptions): PipelineDeps<Image> {
+  const { opts, logger } = w;
+  const pushCreds: RegistryCredentials | undefined =
+    opts.registryUsername || opts.registryPassword
+      ? { username: opts.registryUsername, password: opts.registryPassword }
+      : undefined;
+  const baseCreds: RegistryCredentials | undefined = opts.baseRegistryUsername
+    ? { username: opts.baseRegistryUsername, password: opts.baseRegistryPassword }
+    : undefined;
+
+  return {
+    logger,
+    workDir: w.workDir,
+    hostPlatform: hostPlatform(),
+
+    async fetchModel(o, destDir) {
+      const ref = parseModelReference(o.model);
+      const m = await fetchModel(ref, {
+        azure: o.azure,
+        destDir,
+        expectedSha256: o.modelSha256,
+        logger,
+        getIdToken: w.getIdToken,
+      });
+      // The server gets the folder that holds the .onnx file (MLflow models nest it).
+      const dir = join(m.dir, dirname(m.modelFile));
+      const model: Model = {
+        dir,
+        name: m.name,
+        version: m.version,
+        source: m.source,
+        sha256: m.sha256,
+        files: m.files,
+        textModel: existsSync(join(dir, 'tokenizer.json')),
+        modelFile: basename(m.modelFile),
+      };
+      return model;
+    },
+
+    async stageRuntime(platform) {
+      return (await stageRuntime(platform, { logger })).dir;
+    },
+
+    startServer(runtimeDir, model, env) {
+      return startServerProcess({
+        runtimeDir,
+        modelDir: model.dir,
+        env: { WORKERS: '1', ...env, ...modelEnv(model) },
+      });
+    },
+
+    async buildImage(req) {
+      const target = parseImageReference(req.imageName);
+      const img = await buildImage({
+        base: opts.baseImage,
+        platforms: opts.platforms,
+        runtime: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
+        modelDir: req.model.dir,
+        modelName: req.model.name,
+        modelVersion: req.model.version,
+        modelSha256: req.model.sha256,
+        modelSource: req.model.source,
+        env: { ...opts.serverEnv, ...modelEnv(req.model) },
+        port: opts.port,
+        labels: req.labels,
+        source: req.labels['org.opencontainers.image.source'],
+        revision: req.labels['org.opencontainers.image.revision'],
+        sourceDateEpoch: sourceDateEpoch(w.env),
+        registryAuth: pushCreds,
+        pushRegistry: target.registry,
+        baseAuth: baseCreds,
+        insecureRegistries: opts.insecureRegistries,
+        logger,
+        workDir: join(w.workDir, 'image'),
+      });
+      return Object.assign(img, {
+        platformDigests: Object.fromEntries(img.platforms.map((p) => [p.platform, p.digest])),
+        platformSizes: Object.fromEntries(img.platforms.map((p) => [p.platform, p.size])),
+      });
+    },
+
+    writeOciArchive: (img, path, imageName, tags) =>
+      writeOciArchive(
+        img,
+        path,
+        tags.map((t) => `${imageName}:${t}`),
+      ),
+
+    writeDockerArchive: (img, path, platform, repoTag) => writeDockerArchive(img, path, platform, [repoTag]),
+
+    dockerEngineVersion: () => dockerEngineVersion(),
+
+    runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef }),
+
+    async pushImage(img, imageName, tags) {
+      const r = await pushImage(img, parseImageReference(imageName), tags, {
+        credentials: pushCreds,
+        insecureRegistries: opts.insecureRegistries,
+        logger,
+      });
+      return {
+        digest: r.digest,
+        tags: r.tags,
+        bytesUploaded: r.bytesUploaded,
+        blobsUploaded: r.blobsUploaded,
+        blobsSkipped: r.blobsSkipped,
+      };
+    },
+  };
 }

@@ -1,0 +1,144 @@
+/**
+ * The local CLI's logic: the same pipeline as the action, from a terminal. Flags mirror the action's inputs
+ * (`--model`, `--tags`, ...); credentials come from the environment so they never sit in shell history.
+ */
+import { parseArgs } from 'node:util';
+import { INPUT_NAMES, type InputName } from './inputs.js';
+import { run } from './main.js';
+import type { Logger } from './util/log.js';
+
+export const HELP = `Usage: package-onnx-model --model REF [options]
+
+Packages an ONNX model into a smoke-tested container image (the same pipeline as the GitHub Action).
+
+Options (each mirrors the action input of the same name):
+${INPUT_NAMES.filter((n) => !['registry-password', 'azure-credentials', 'base-registry-password'].includes(n))
+  .map((n) => `  --${n} VALUE`)
+  .join('\n')}
+  --no-push                 build and smoke-test only (same as --push false)
+  --sha SHA                 commit for {sha}/{short-sha} tags and the revision label (default GITHUB_SHA)
+  --repository OWNER/NAME   for the default image name and the source label (default GITHUB_REPOSITORY)
+  -h, --help
+
+Environment:
+  AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET   service principal (built into the creds JSON)
+  AZURE_CREDENTIALS                                        the azure/login creds JSON instead
+  AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_ML_WORKSPACE
+  REGISTRY_USERNAME, REGISTRY_PASSWORD                     push credentials (else GITHUB_ACTOR / GITHUB_TOKEN)
+  BASE_REGISTRY_USERNAME, BASE_REGISTRY_PASSWORD           base image pull credentials
+  SOURCE_DATE_EPOCH                                        fixed timestamps for reproducible images
+
+Examples:
+  package-onnx-model --model examples/sentiment --base-image oci-layout:.cache/base-image \\
+    --archive sentiment.tar --no-push
+  AZURE_CLIENT_ID=... AZURE_TENANT_ID=... AZURE_CLIENT_SECRET=... package-onnx-model \\
+    --model sentiment@latest --azure-subscription-id SUB --azure-resource-group RG --azure-workspace WS \\
+    --registry ghcr.io --image ghcr.io/me/sentiment`;
+
+/** Maps flags and the environment to the action's input names. */
+export function cliInputs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { get: (name: InputName) => string; help: boolean; env: NodeJS.ProcessEnv } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+    'no-push': { type: 'boolean' },
+    sha: { type: 'string' },
+    repository: { type: 'string' },
+  };
+  for (const n of INPUT_NAMES) options[n] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  const flags = values as Record<string, string | boolean | undefined>;
+
+  let creds = env.AZURE_CREDENTIALS ?? '';
+  if (!creds && env.AZURE_CLIENT_SECRET) {
+    creds = JSON.stringify({
+      clientId: env.AZURE_CLIENT_ID,
+      clientSecret: env.AZURE_CLIENT_SECRET,
+      tenantId: env.AZURE_TENANT_ID,
+      subscriptionId: env.AZURE_SUBSCRIPTION_ID,
+    });
+  }
+  const fromEnv: Partial<Record<InputName, string | undefined>> = {
+    'azure-client-id': env.AZURE_CLIENT_SECRET || env.AZURE_CREDENTIALS ? undefined : env.AZURE_CLIENT_ID,
+    'azure-tenant-id': env.AZURE_CLIENT_SECRET || env.AZURE_CREDENTIALS ? undefined : env.AZURE_TENANT_ID,
+    'azure-credentials': creds,
+    'azure-subscription-id': env.AZURE_SUBSCRIPTION_ID,
+    'azure-resource-group': env.AZURE_RESOURCE_GROUP,
+    'azure-workspace': env.AZURE_ML_WORKSPACE,
+    'registry-username': env.REGISTRY_USERNAME ?? env.GITHUB_ACTOR,
+    'registry-password': env.REGISTRY_PASSWORD ?? env.GITHUB_TOKEN,
+    'base-registry-username': env.BASE_REGISTRY_USERNAME,
+    'base-registry-password': env.BASE_REGISTRY_PASSWORD,
+  };
+  const get = (name: InputName): string => {
+    if (name === 'push' && flags['no-push']) return 'false';
+    const flag = flags[name];
+    if (typeof flag === 'string') return flag;
+    return fromEnv[name] ?? '';
+  };
+  const runEnv = { ...env };
+  if (typeof flags.sha === 'string') runEnv.GITHUB_SHA = flags.sha;
+  if (typeof flags.repository === 'string') runEnv.GITHUB_REPOSITORY = flags.repository;
+  return { get, help: flags.help === true, env: runEnv };
+}
+
+export const terminalLogger: Logger = (() => {
+  const secrets = new Set<string>();
+  const mask = (m: string) => {
+    let out = m;
+    for (const s of secrets) out = out.split(s).join('***');
+    return out;
+  };
+  return {
+    info: (m) => console.log(mask(m)),
+    warning: (m) => console.error(`warning: ${mask(m)}`),
+    debug: (m) => {
+      if (process.env.DEBUG) console.error(`debug: ${mask(m)}`);
+    },
+    secret: (v) => {
+      if (v) secrets.add(v);
+    },
+  };
+})();
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof cliInputs>;
+  try {
+    parsed = cliInputs(argv, process.env);
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let failed: string | undefined;
+  const outputs: Record<string, string> = {};
+  const result = await run({
+    getInput: parsed.get,
+    logger: terminalLogger,
+    setOutput: (n, v) => (outputs[n] = v),
+    writeSummary: async () => undefined,
+    fail: (m) => (failed = m),
+    env: parsed.env,
+  });
+  if (failed || !result) {
+    console.error(`error: ${failed ?? 'packaging failed'}`);
+    return 1;
+  }
+  console.log('');
+  for (const [n, v] of Object.entries(outputs)) console.log(`${n}=${v}`);
+  if (result.image.archive) {
+    const ref = `${result.image.name}:${result.image.tags[0] ?? 'latest'}`;
+    console.log(`
+Made ${result.image.archive}: an OCI image archive of ${ref} (${Object.keys(result.image.platformDigests).join(', ')}).
+Load and run it:
+  docker load -i ${result.image.archive}            # Docker 25+ loads OCI archives
+  # older engines: skopeo copy oci-archive:${result.image.archive} docker-daemon:${ref}
+  docker run --rm -p 8080:8080 ${ref}
+  curl -X POST -H "Content-Type: application/json" --data '["MLOps is critical for robustness"]' http://localhost:8080/predict`);
+  }
+  return 0;
+}
