@@ -132,7 +132,8 @@ export function explainArmError(e: unknown, azure: ResolvedAzure, ctx: ExplainCo
     return new UserError(
       line,
       `grant ${who} the '${ctx.role}' role on ${ctx.scope} (az role assignment create --role "${ctx.role}" ` +
-        `--assignee ${azure.login.clientId} --scope ${ctx.scope}).`,
+        `--assignee ${azure.login.clientId} --scope ${ctx.scope}); ARM also answers 403 for a workspace or ` +
+        'registry that does not exist, so check its name and resource group too.',
       { cause: e },
     );
   }

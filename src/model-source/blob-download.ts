@@ -19,7 +19,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import {
@@ -126,6 +125,7 @@ export function explainStorageError(e: unknown, access: BlobAccess, what: string
 
 /** Storage failures worth another attempt: 408/429/5xx and connection failures. */
 function retryable(e: unknown): unknown {
+  if (e instanceof RetryableError) return e;
   if (e instanceof RestError) {
     if (e.statusCode !== undefined && isRetryableStatus(e.statusCode)) {
       return new RetryableError(
@@ -141,8 +141,15 @@ function retryable(e: unknown): unknown {
       return new RetryableError(`storage connection failed: ${e.message}`, undefined, { cause: e });
     }
   }
-  if (e instanceof Error && /^Data corruption failure: received less data/.test(e.message)) {
-    return new RetryableError(e.message, undefined, { cause: e });
+  // A connection cut mid-body: the SDK's stream gives up with AbortError (no abort signal of ours
+  // exists) or reports the short read; the next attempt resumes from the bytes on disk.
+  if (
+    e instanceof Error &&
+    (e.name === 'AbortError' ||
+      /^Data corruption failure: received less data/.test(e.message) ||
+      /aborted|ECONNRESET|socket hang up/i.test(e.message))
+  ) {
+    return new RetryableError(`connection lost mid-blob: ${e.message}`, undefined, { cause: e });
   }
   return e;
 }
@@ -221,40 +228,98 @@ export async function listModelBlobs(
   });
 }
 
-/** Streams one range (or the whole blob) into `file` at `offset`, counting progress. */
+/** One byte range of a blob and how much of it is already on disk (so a retry resumes there). */
+interface RangeState {
+  offset: number;
+  count: number;
+  written: number;
+}
+
+/**
+ * Streams the rest of a range into `file` at its offset, counting progress. A connection reset ends
+ * the attempt with the bytes already written kept: the next attempt asks only for the remainder.
+ */
 async function streamRange(
   blob: BlobClient,
   file: string,
-  offset: number,
-  count: number | undefined,
+  range: RangeState,
   etag: string | undefined,
   opts: BlobDownloadOptions,
   progress: Progress | undefined,
 ): Promise<void> {
+  const start = range.offset + range.written;
+  const count = range.count - range.written;
+  if (count <= 0) return;
   let counted = 0;
+  let written: number;
   try {
-    const res = await blob.download(offset, count, {
+    const res = await blob.download(start, count, {
       maxRetryRequests: opts.maxResumes ?? 5,
       conditions: etag ? { ifMatch: etag } : undefined,
     });
     const body = res.readableStreamBody;
     if (!body) throw new Error('storage returned no body');
-    await pipeline(
-      body,
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          counted += chunk.length;
-          progress?.add(chunk.length);
-          cb(null, chunk);
-        },
-      }),
-      createWriteStream(file, { flags: 'r+', start: offset }),
-    );
+    written = await writeAt(body, file, start, (n) => {
+      counted += n;
+      progress?.add(n);
+    });
   } catch (e) {
-    // This attempt's bytes will be fetched again.
-    progress?.add(-counted);
-    throw e;
+    const kept = e instanceof PartialWrite ? e.written : 0;
+    // Bytes counted but not written will be fetched again.
+    progress?.add(kept - counted);
+    range.written += kept;
+    throw e instanceof PartialWrite ? e.cause : e;
   }
+  range.written += written;
+  if (written < count) {
+    throw new RetryableError(`connection lost mid-blob: the body ended after ${written} of ${count} bytes`);
+  }
+}
+
+class PartialWrite extends Error {
+  constructor(
+    readonly written: number,
+    override readonly cause: unknown,
+  ) {
+    super('partial write');
+  }
+}
+
+/**
+ * Streams `body` into `file` at `start`. When the source fails mid-way, what reached the file stream
+ * is still flushed, and the error reports how many bytes are on disk (a plain pipeline would discard
+ * the queued writes when it tears the streams down).
+ */
+function writeAt(
+  body: NodeJS.ReadableStream,
+  file: string,
+  start: number,
+  onBytes: (n: number) => void,
+): Promise<number> {
+  const out = createWriteStream(file, { flags: 'r+', start });
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  return new Promise<number>((resolve, reject) => {
+    let sourceError: unknown;
+    const stopSource = (e: unknown) => {
+      if (sourceError !== undefined) return;
+      sourceError = e ?? new Error('source failed');
+      counter.unpipe(out);
+      out.end();
+    };
+    body.once('error', stopSource);
+    counter.once('error', stopSource);
+    out.once('error', (e) => reject(new PartialWrite(out.bytesWritten, e)));
+    out.once('finish', () => {
+      if (sourceError !== undefined) reject(new PartialWrite(out.bytesWritten, sourceError));
+      else resolve(out.bytesWritten);
+    });
+    body.pipe(counter).pipe(out);
+  });
 }
 
 async function downloadOne(
@@ -274,26 +339,30 @@ async function downloadOne(
   }
   const blob = container.getBlobClient(item.name);
   const rangeSize = opts.rangeSize ?? 8 * 1024 * 1024;
-  const ranges: Array<{ offset: number; count: number | undefined }> =
+  const ranges: RangeState[] =
     item.size >= (opts.rangeThreshold ?? 32 * 1024 * 1024)
       ? Array.from({ length: Math.ceil(item.size / rangeSize) }, (_, i) => ({
           offset: i * rangeSize,
           count: Math.min(rangeSize, item.size - i * rangeSize),
+          written: 0,
         }))
       : item.size > 0
-        ? [{ offset: 0, count: undefined }]
+        ? [{ offset: 0, count: item.size, written: 0 }]
         : [];
   try {
     await mapConcurrent(ranges, opts.rangeConcurrency ?? 4, (r) =>
       withRetry(
         () =>
-          streamRange(blob, part, r.offset, r.count, item.etag, opts, progress).catch((e: unknown) => {
+          streamRange(blob, part, r, item.etag, opts, progress).catch((e: unknown) => {
             throw retryable(e);
           }),
         {
           ...opts.retry,
           onRetry: (i) =>
-            opts.logger.info(`${item.path}: ${i.reason}; retrying in ${(i.delayMs / 1000).toFixed(1)}s.`),
+            opts.logger.info(
+              `${item.path}: ${i.reason}; ${r.written > 0 ? `resuming at byte ${r.offset + r.written}` : 'retrying'} ` +
+                `in ${(i.delayMs / 1000).toFixed(1)}s.`,
+            ),
         },
       ),
     );
