@@ -33,7 +33,7 @@ describe('CLI', () => {
   it('fails with one error line that lists the accepted model forms', () => {
     const r = cli(['--model', 'ftp://example.invalid/model.onnx', '--no-push']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: .*ftp:\/\/example\.invalid.*name:version.*Fix: /m);
+    expect(r.stderr).toMatch(/^error: .*ftp:\/\/example\.invalid.*Fix: .*name:version.*azureml:\/\/registries/m);
   });
 
   it('never prints a secret it was given', () => {
