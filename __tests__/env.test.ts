@@ -4,11 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
@@ -591,5 +592,102 @@ describe('Docker engine', () => {
     const pull = await engine.docker(['pull', ref]);
     expect(pull.code).not.toBe(0);
     expect(pull.stderr).toMatch(/no basic auth credentials|unauthorized|authentication required/i);
+  });
+});
+
+describe('missing Debian packages', () => {
+  it('fail with an error naming the package to install', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = ''; // docker-registry and skopeo live in /usr/bin
+    try {
+      await expect(startRegistry({ auth: 'none' })).rejects.toThrow(
+        'docker-registry not found: apt-get install -y docker-registry (or run scripts/install-test-deps.sh)',
+      );
+      const reg = { host: '127.0.0.1:1', url: 'http://127.0.0.1:1', auth: 'none' } as LocalRegistry;
+      await expect(pushBaseImage(reg, 'x')).rejects.toThrow(
+        'skopeo not found: apt-get install -y skopeo (or run scripts/install-test-deps.sh)',
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+
+/** PIDs whose command line mentions `text`. */
+async function pidsMentioning(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const cmdline = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) pids.push(Number(e));
+  }
+  return pids;
+}
+
+/** False once `pid` has exited (a zombie waiting for init counts as exited); waits up to 20 s for it. */
+async function stillRunning(pid: number): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (!stat || stat.split(') ')[1]?.startsWith('Z')) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+describe.each(['exit', 'SIGTERM'] as const)('a test process that ends by %s without stop()', (how) => {
+  it('leaves no service process, mount or temp dir behind', async () => {
+    const dir = await makeTempDir('orphan-check');
+    try {
+      const envIndex = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'env', 'index.ts')).href;
+      const script = join(dir, 'child.mts');
+      await writeFile(
+        script,
+        `import { readdirSync, readFileSync } from 'node:fs';
+import { startAzurite, startDocker, startRegistry } from ${JSON.stringify(envIndex)};
+const reg = await startRegistry({ auth: 'token' });
+const azurite = await startAzurite();
+const docker = await startDocker();
+const children = readdirSync('/proc').filter((e) => /^\\d+$/.test(e)).filter((e) => {
+  try { return readFileSync('/proc/' + e + '/stat', 'utf8').split(') ')[1].split(' ')[1] === String(process.pid); } catch { return false; }
+}).map(Number);
+const dockerDir = docker.host.replace('unix://', '').replace(/\\/docker\\.sock$/, '');
+console.log(JSON.stringify({ children, dirs: [dirname(reg.storageDir), dockerDir], ready: azurite.blobEndpoint }));
+function dirname(p) { return p.slice(0, p.lastIndexOf('/')); }
+${how === 'exit' ? 'process.exit(0);' : 'setInterval(() => undefined, 1000);'}
+`,
+      );
+      const tsx = join(
+        dirname(fileURLToPath(import.meta.url)),
+        '..',
+        'node_modules',
+        'tsx',
+        'dist',
+        'cli.mjs',
+      );
+      const child = spawn(process.execPath, [tsx, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+      const report = await new Promise<{ children: number[]; dirs: string[] }>((resolve, reject) => {
+        child.stdout.on('data', () => {
+          const line = out.split('\n').find((l) => l.startsWith('{'));
+          if (line) resolve(JSON.parse(line) as { children: number[]; dirs: string[] });
+        });
+        void exited.then(() => reject(new Error(`child exited early: ${err}`)));
+      });
+      expect(report.children.length).toBeGreaterThanOrEqual(3); // docker-registry, azurite, dockerd
+      if (how === 'SIGTERM') child.kill('SIGTERM');
+      await exited;
+      for (const pid of report.children) expect([pid, await stillRunning(pid)]).toEqual([pid, false]);
+      for (const d of report.dirs) {
+        expect(await pidsMentioning(d)).toEqual([]);
+        await expect(access(d)).rejects.toThrow();
+        expect((await readFile('/proc/self/mountinfo', 'utf8')).includes(d)).toBe(false);
+      }
+    } finally {
+      await removeDir(dir);
+    }
   });
 });

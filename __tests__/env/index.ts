@@ -9,3 +9,4 @@ export { startRegistry, type LocalRegistry } from './registry.js';
 export type { IssuedToken } from './token-service.js';
 export { startDocker, type DockerEngine, type DockerResult } from './docker.js';
 export { ensureBaseImage, pushBaseImage, BASE_IMAGE_DIR } from './base-image.js';
+export { elfMachine, elfMachineName } from '../../scripts/base-image/platforms.js';

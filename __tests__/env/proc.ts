@@ -88,19 +88,36 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Kills every live child (SIGKILL to its group) and runs the registered cleanups, once each. */
+function cleanupNow(): void {
+  for (const child of live) killGroup(child, 'SIGKILL');
+  live.clear();
+  for (const fn of exitCleanups) {
+    try {
+      fn();
+    } catch {
+      // best effort at exit
+    }
+  }
+  exitCleanups.clear();
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+function onSignal(signal: NodeJS.Signals): void {
+  cleanupNow();
+  for (const sig of SIGNALS) process.removeListener(sig, onSignal);
+  // Nobody else handles it: die of it, as without this hook.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) killGroup(child, 'SIGKILL');
-    for (const fn of exitCleanups) {
-      try {
-        fn();
-      } catch {
-        // best effort at exit
-      }
-    }
-  });
+  process.once('exit', cleanupNow);
+  // The services run in their own process groups, so a Ctrl-C reaches only this process: clean up,
+  // then let the signal take its default course.
+  for (const sig of SIGNALS) process.on(sig, onSignal);
 }
 
 /** Registers a synchronous cleanup to run if the process exits first; returns its remover. */
