@@ -15,10 +15,8 @@ import {
   type BlobClient,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import {
@@ -32,6 +30,7 @@ import type { BlobAccess } from './azureml.js';
 import { mapConcurrent } from './concurrency.js';
 import type { ExpectedFile } from './integrity.js';
 import type { Progress } from './progress.js';
+import { PartialWrite, writeAt } from './write-at.js';
 
 export interface BlobItem {
   /** Full blob name. */
@@ -274,52 +273,6 @@ async function streamRange(
   if (written < count) {
     throw new RetryableError(`connection lost mid-blob: the body ended after ${written} of ${count} bytes`);
   }
-}
-
-class PartialWrite extends Error {
-  constructor(
-    readonly written: number,
-    override readonly cause: unknown,
-  ) {
-    super('partial write');
-  }
-}
-
-/**
- * Streams `body` into `file` at `start`. When the source fails mid-way, what reached the file stream
- * is still flushed, and the error reports how many bytes are on disk (a plain pipeline would discard
- * the queued writes when it tears the streams down).
- */
-function writeAt(
-  body: NodeJS.ReadableStream,
-  file: string,
-  start: number,
-  onBytes: (n: number) => void,
-): Promise<number> {
-  const out = createWriteStream(file, { flags: 'r+', start });
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      onBytes(chunk.length);
-      cb(null, chunk);
-    },
-  });
-  return new Promise<number>((resolve, reject) => {
-    let sourceError: unknown;
-    const stopSource = (e: unknown) => {
-      if (sourceError !== undefined) return;
-      sourceError = e ?? new Error('source failed');
-      counter.unpipe(out);
-      out.end();
-    };
-    body.once('error', stopSource);
-    counter.once('error', stopSource);
-    out.once('error', (e) => reject(new PartialWrite(out.bytesWritten, e)));
-    out.once('finish', () => {
-      if (sourceError !== undefined) reject(new PartialWrite(out.bytesWritten, sourceError));
-      else resolve(out.bytesWritten);
-    });
-    body.pipe(counter).pipe(out);
-  });
 }
 
 async function downloadOne(

@@ -4,11 +4,9 @@
  * resume), retried on 408/429/5xx honouring Retry-After. The URL's query string (often a SAS) is
  * masked and never printed.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
@@ -21,6 +19,7 @@ import {
 } from '../util/retry.js';
 import type { ExpectedFile } from './integrity.js';
 import type { Progress } from './progress.js';
+import { PartialWrite, writeAt } from './write-at.js';
 
 export interface UrlDownloadOptions {
   destDir: string;
@@ -128,17 +127,24 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
       progress ??= opts.progress?.(total ?? 0, 1);
     }
     if (!res.body) throw new UserError(`Downloading ${shown} returned no body.`, 'check the URL.');
-    await pipeline(
-      Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          received += chunk.length;
-          progress?.add(chunk.length);
-          cb(null, chunk);
+    if (!append) await writeFile(part, '');
+    let counted = 0;
+    try {
+      received += await writeAt(
+        Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+        part,
+        received,
+        (n) => {
+          counted += n;
+          progress?.add(n);
         },
-      }),
-      createWriteStream(part, { flags: append ? 'a' : 'w' }),
-    );
+      );
+    } catch (e) {
+      const kept = e instanceof PartialWrite ? e.written : 0;
+      received += kept;
+      progress?.add(kept - counted);
+      throw e instanceof PartialWrite ? e.cause : e;
+    }
     if (total !== undefined && received !== total) {
       throw new RetryableError(`GET ${shown} ended after ${received} of ${total} bytes`);
     }
@@ -164,6 +170,6 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
   }
   await rename(part, target);
   progress?.done();
-  const size = (await stat(target)).size;
+  const size = total ?? (await stat(target)).size;
   return { path: name, size, contentMd5 };
 }

@@ -125,8 +125,8 @@ export function parseModelReference(input: string): ModelReference {
     );
   }
   if (FILE_URL.test(s)) return { kind: 'local', path: fileURLToPath(s) };
-  if (LOCAL_PATH.test(s)) return { kind: 'local', path: s };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw notAccepted(s, 'this URL scheme is not supported');
+  if (LOCAL_PATH.test(s)) return { kind: 'local', path: s };
   m = SHORT.exec(s);
   if (m) {
     const version = m[3] ?? m[2] ?? LATEST;
