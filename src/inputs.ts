@@ -4,23 +4,14 @@
  */
 import { z } from 'zod';
 import { UserError } from './errors.js';
+import type { AzureSettings } from './model-source/index.js';
 
 export type SmokeTestMode = 'auto' | 'process' | 'container' | 'none';
 
 export interface PackageOptions {
   model: string;
   modelSha256?: string;
-  azure: {
-    clientId?: string;
-    tenantId?: string;
-    subscriptionId?: string;
-    resourceGroup?: string;
-    workspace?: string;
-    credentialsJson?: string;
-    authorityHost?: string;
-    resourceManagerEndpoint?: string;
-    blobEndpointTemplate?: string;
-  };
+  azure: AzureSettings;
   registry: string;
   registryUsername?: string;
   registryPassword?: string;

@@ -2,6 +2,7 @@
  * What the run reports: the action's outputs, the metadata JSON and the job summary (markdown).
  * Pure functions of the pipeline's result.
  */
+import { formatBytes } from './model-source/progress.js';
 import type { SmokeResult } from './smoke-test.js';
 
 export interface PackageResult {
@@ -52,18 +53,6 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
       })),
     }),
   };
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** Escapes a value for a markdown table cell. */

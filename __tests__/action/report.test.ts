@@ -62,11 +62,11 @@ describe('job summary', () => {
   it('is a markdown table with the model, image, per-platform digests and sizes and the smoke test', () => {
     const md = buildSummary(result);
     expect(md).toContain(`| Model sha256 | \`${'a'.repeat(64)}\` |`);
-    expect(md).toContain(`| linux/arm64 | \`sha256:${'d'.repeat(64)}\` | 20.0 MiB |`);
+    expect(md).toContain(`| linux/arm64 | \`sha256:${'d'.repeat(64)}\` | 20.0 MB |`);
     expect(md).toContain(
       '| process | `POST /predict` `["MLOps is critical for robustness"]` | POSITIVE | 12.5 ms / 3.1 ms (5) |',
     );
-    expect(md).toContain('3 blob(s), 120.6 KiB uploaded; 9 already present');
+    expect(md).toContain('3 blob(s), 120.6 KB uploaded; 9 already present');
   });
 });
 
