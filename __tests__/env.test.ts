@@ -314,6 +314,23 @@ describe('registry with htpasswd (Basic) auth', () => {
     });
     expect(head.status).toBe(200);
   });
+  it('behind the fault proxy, builds upload Locations that point at the proxy', async () => {
+    const proxy = await startFaultProxy(reg.url);
+    try {
+      const res = await fetch(`${proxy.url}/v2/env/proxied/blobs/uploads/`, {
+        method: 'POST',
+        headers: { authorization: basic(reg.username, reg.password) },
+      });
+      await res.arrayBuffer();
+      expect(res.status).toBe(202);
+      expect(new URL(res.headers.get('location')!, proxy.url).host).toBe(proxy.host);
+      expect(proxy.requests).toEqual([
+        { method: 'POST', path: '/v2/env/proxied/blobs/uploads/', status: 202 },
+      ]);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
 
 describe('registry with bearer-token auth (like GHCR)', () => {

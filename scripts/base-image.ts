@@ -3,7 +3,10 @@
  * `node` user, /tmp, /home/node) for linux/amd64 and linux/arm64, as an OCI image layout. No Docker,
  * skopeo or registry is needed to build it (tar-stream + zlib); skopeo and the builder read the layout.
  *
- *   tsx scripts/base-image.ts --out DIR [--platforms linux/amd64,linux/arm64] [--cache DIR]
+ *   tsx scripts/base-image.ts --out DIR [--platforms linux/amd64,linux/arm64] [--cache DIR] [--if-missing]
+ *
+ * As a library: `buildBaseImage(opts)` always builds; `ensureBaseImageAt({ layoutDir })` (from
+ * ./base-image/ensure.ts) builds only when the layout is missing or stale (default platforms).
  *
  * Layout: index.json lists one entry, the multi-platform image index (tagged `latest` through the
  * `org.opencontainers.image.ref.name` annotation, as `skopeo copy --all ... oci:DIR:latest` writes it),
@@ -187,14 +190,23 @@ async function main(): Promise<void> {
       platforms: { type: 'string' },
       cache: { type: 'string' },
       'arm64-node-version': { type: 'string' },
+      'if-missing': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help || !values.out) {
     process.stderr.write(
-      'usage: tsx scripts/base-image.ts --out DIR [--platforms linux/amd64,linux/arm64] [--cache DIR] [--arm64-node-version X.Y.Z]\n',
+      'usage: tsx scripts/base-image.ts --out DIR [--platforms linux/amd64,linux/arm64] [--cache DIR]\n' +
+        '         [--arm64-node-version X.Y.Z] [--if-missing (reuse DIR when built from the same inputs)]\n',
     );
     process.exit(values.help ? 0 : 2);
+  }
+  if (values['if-missing']) {
+    // Imported here: ensure.ts imports this module.
+    const { ensureBaseImageAt } = await import('./base-image/ensure.js');
+    const image = await ensureBaseImageAt({ layoutDir: values.out, cacheDir: values.cache });
+    process.stdout.write(`${JSON.stringify(image, null, 2)}\n`);
+    return;
   }
   const image = await buildBaseImage({
     outDir: values.out,
