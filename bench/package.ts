@@ -129,7 +129,9 @@ async function main(): Promise<void> {
       );
       const ref = `${host}/${repo}:${version}`;
       await dockerRun(['build', '-q', '-t', ref, ctx]);
+      await dockerRun(['tag', ref, `${host}/${repo}:latest`]);
       await dockerRun(['push', ref]);
+      await dockerRun(['push', `${host}/${repo}:latest`]);
       const seconds = (performance.now() - t0) / 1000;
       await rm(ctx, { recursive: true, force: true });
       return { seconds, bytesUploaded: proxy.sent };

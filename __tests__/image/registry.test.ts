@@ -243,6 +243,39 @@ describe('push to an htpasswd registry', () => {
     expect(again.digest).toBe(img.digest);
   });
 
+  it('a new model version reuses the runtime layers of the earlier image instead of compressing them', async () => {
+    const log = capture();
+    const opts = {
+      ...common,
+      modelDir: await fakeModel(join(root.dir, 'model-v2'), 50_000, 3),
+      modelVersion: '2',
+      base: `${proxy.host}/base/node:latest`,
+    };
+    const v2 = await buildImage({
+      ...opts,
+      reuseLayersFrom: [`${proxy.host}/team/sentiment:latest`],
+      workDir: join(root.dir, 'w-v2'),
+      logger: log,
+    });
+    expect(log.lines.join('\n')).toContain('2 reused from earlier images');
+    const runtimeOf = (i: BuiltImage) => i.platforms.map((p) => p.layers[p.layers.length - 2]!.digest);
+    expect(runtimeOf(v2)).toEqual(runtimeOf(img));
+    for (const d of runtimeOf(v2)) expect(v2.blobs.get(d)!.location.kind).toBe('registry');
+    // the same compressor: reuse gives the digest a full build gives
+    const full = await buildImage({ ...opts, workDir: join(root.dir, 'w-v2-full') });
+    expect(v2.digest).toBe(full.digest);
+    proxy.requests.length = 0;
+    const res = await pushImage(v2, parseImageReference(`${proxy.host}/team/sentiment`), ['2', 'latest'], {
+      credentials: creds(),
+      logger: silentLogger,
+    });
+    expect(res.blobsUploaded).toBe(3); // model layer + 2 configs
+    // reused layers are fetched (digest-verified) when a file output needs them
+    const archive = join(root.dir, 'v2.tar');
+    await writeOciArchive(v2, archive, ['2']);
+    await skopeo(['copy', '--all', `oci-archive:${archive}:2`, `oci:${join(root.dir, 'v2-copy')}:2`]);
+  });
+
   it('writes an OCI archive that skopeo reads and copies', async () => {
     const archive = join(root.dir, 'image.tar');
     await writeOciArchive(img, archive, [`${reg.host}/team/sentiment:1`]);

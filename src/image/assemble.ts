@@ -11,7 +11,8 @@ import type { Logger } from '../util/log.js';
 import type { RegistryCredentials } from './auth.js';
 import { loadBase, selectPlatforms, type BaseImage, type BasePlatform, type BlobLocation } from './base.js';
 import { BlobStore } from './blobs.js';
-import { entriesFromDir, writeLayer, type Layer } from './layer.js';
+import { GZIP_LEVEL, entriesFromDir, layerDiffId, writeLayer, type LayerEntry } from './layer.js';
+import { reusableLayers, type ReusableLayer } from './reuse.js';
 import { familyTypes, platformKey, type Descriptor, type Family, type Platform } from './oci.js';
 import type { RegistryClient } from './registry.js';
 
@@ -59,7 +60,14 @@ export interface BuildOptions {
   logger: Logger;
   workDir: string;
   fetch?: typeof fetch;
-  /** gzip level for the layers (default 6). Part of the digest: keep it fixed. */
+  /**
+   * Earlier images (`registry/repo:tag`, normally the target's tags) whose layers may be reused: a
+   * layer whose diff_id (uncompressed content) matches one of theirs is not compressed again; the
+   * registry's blob is referenced instead (as Docker and BuildKit do). Read with `registryAuth` when on
+   * the push registry; missing or unreadable ones are ignored.
+   */
+  reuseLayersFrom?: string[];
+  /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
   gzipLevel?: number;
 }
 
@@ -99,6 +107,15 @@ export interface BuiltImage {
   labels: Record<string, string>;
   store: BlobStore;
   workDir: string;
+}
+
+/** A layer of ours: compressed here (a file), or reused from an earlier image in a registry. */
+interface ProducedLayer {
+  digest: string;
+  diffId: string;
+  size: number;
+  mediaType: string;
+  location: BlobLocation;
 }
 
 function rfc3339(epoch: number): string {
@@ -244,7 +261,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const env = { NODE_ENV: 'production', ...opts.env, MODEL_DIR: MODEL_PATH, PORT: String(opts.port) };
   const layerOpts = {
     mediaType: types.layer,
-    level: opts.gzipLevel ?? 6,
+    level: opts.gzipLevel ?? GZIP_LEVEL,
     ...(opts.sourceDateEpoch !== undefined && { sourceDateEpoch: opts.sourceDateEpoch }),
   };
 
@@ -257,19 +274,48 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       'Download the model first; the directory must hold the .onnx file.',
     );
   }
-  // Runtime layers (one per platform) and the model layer (shared) are compressed concurrently.
+  // Layers an earlier image already has (same diff_id) are referenced, not compressed again.
+  const reuse =
+    opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
+      ? await reusableLayers(opts.reuseLayersFrom, {
+          logger: opts.logger,
+          layerMediaType: types.layer,
+          ...(opts.pushRegistry && { pushRegistry: opts.pushRegistry }),
+          ...(opts.registryAuth && { registryAuth: opts.registryAuth }),
+          ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
+          ...(opts.fetch && { fetch: opts.fetch }),
+        })
+      : new Map<string, ReusableLayer>();
+  let reused = 0;
+  const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
+    if (reuse.size > 0) {
+      const diffId = await layerDiffId(entries, layerOpts);
+      const hit = reuse.get(diffId);
+      if (hit) {
+        reused++;
+        const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
+        return { digest: hit.digest, diffId, size: hit.size, mediaType: hit.mediaType, location };
+      }
+    }
+    const l = await writeLayer(store, entries, layerOpts);
+    return {
+      digest: l.digest,
+      diffId: l.diffId,
+      size: l.size,
+      mediaType: l.mediaType,
+      location: { kind: 'file', path: l.path },
+    };
+  };
+  // Runtime layers (one per platform) and the model layer (shared) are built concurrently.
   const runtimeLayers = selected.map(async (bp) => {
     const dir = opts.runtime[bp.key];
     if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
-    return writeLayer(store, await entriesFromDir(dir, `${IMAGE_ROOT}/server`), layerOpts);
+    return produce(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
   });
-  const [modelLayer, ...runtimes] = await Promise.all([
-    writeLayer(store, modelEntries, layerOpts),
-    ...runtimeLayers,
-  ]);
+  const [modelLayer, ...runtimes] = await Promise.all([produce(modelEntries), ...runtimeLayers]);
   if (!modelLayer) throw new Error('model layer missing');
   opts.logger.info(
-    `Built ${runtimes.length + 1} layers in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
+    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
   );
 
   const blobs = new Map<string, BlobRecord>();
@@ -278,11 +324,15 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   };
   const platforms: BuiltPlatform[] = [];
   for (const [i, bp] of selected.entries()) {
-    const runtime = runtimes[i] as Layer;
+    const runtime = runtimes[i] as ProducedLayer;
     platforms.push(await assemblePlatform(bp, runtime, modelLayer));
   }
 
-  async function assemblePlatform(bp: BasePlatform, runtime: Layer, model: Layer): Promise<BuiltPlatform> {
+  async function assemblePlatform(
+    bp: BasePlatform,
+    runtime: ProducedLayer,
+    model: ProducedLayer,
+  ): Promise<BuiltPlatform> {
     const cfg = assembleConfig(
       bp.config,
       [
@@ -306,7 +356,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
           location: baseBlobLocation(base, l.digest),
         });
     }
-    for (const l of [runtime, model]) addLocal(l.digest, l.size, l.mediaType);
+    for (const l of [runtime, model])
+      blobs.set(l.digest, { digest: l.digest, size: l.size, mediaType: l.mediaType, location: l.location });
     const layers: Descriptor[] = [
       ...bp.manifest.layers,
       { mediaType: runtime.mediaType, digest: runtime.digest, size: runtime.size },

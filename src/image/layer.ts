@@ -41,8 +41,12 @@ export const DIR_MODE = 0o555;
 export const FILE_MODE = 0o444;
 export const EXEC_MODE = 0o555;
 
-/** Default gzip level: a good size at a speed that keeps a 45 MB runtime layer near a second. */
-export const GZIP_LEVEL = 6;
+/**
+ * gzip level: 1. Measured on the 45 MB onnxruntime x64 binaries: level 1 gives 19.5 MB in 1.5 s,
+ * level 6 18.0 MB in 2.6 s (one core). Uploads to registries are faster than compression, so the
+ * faster level wins. Part of the digest: changing it changes every image digest.
+ */
+export const GZIP_LEVEL = 1;
 
 /**
  * Entries for the tree under `dir`, placed at `imagePath` (e.g. `app/model`), including every parent
@@ -144,6 +148,24 @@ async function writeEntries(pack: tar.Pack, entries: LayerEntry[], mtime: Date):
     }
   }
   pack.finalize();
+}
+
+/** The diff_id (sha256 of the uncompressed tar) alone, without compressing or writing anything. */
+export async function layerDiffId(
+  entries: LayerEntry[],
+  opts: { sourceDateEpoch?: number } = {},
+): Promise<string> {
+  const pack = tar.pack();
+  const diff = new HashingStream();
+  const producing = writeEntries(pack, sortEntries(entries), new Date((opts.sourceDateEpoch ?? 0) * 1000));
+  producing.catch((err: Error) => pack.destroy(err));
+  await Promise.all([
+    producing,
+    pipeline(pack, diff, async (src: AsyncIterable<Buffer>) => {
+      for await (const _ of src) void _;
+    }),
+  ]);
+  return diff.digest();
 }
 
 /**

@@ -66,9 +66,12 @@ export async function pushImage(
     logger: opts.logger,
   });
   const repo = target.repository;
-  const mountFrom =
-    img.base.registry === target.registry && img.base.repository && img.base.repository !== repo
-      ? img.base.repository
+  // Blobs still in a repository of the same registry (the base's, or an earlier image's) are mounted.
+  const mountFrom = (b: BlobRecord): string | undefined =>
+    b.location.kind === 'registry' &&
+    b.location.client.registry.toLowerCase() === target.registry.toLowerCase() &&
+    b.location.repository !== repo
+      ? b.location.repository
       : undefined;
   const result: PushResult = {
     image: `${target.registry}/${repo}@${img.digest}`,
@@ -87,11 +90,7 @@ export async function pushImage(
   const pushOne = async (b: BlobRecord): Promise<void> => {
     // Base layers still in a registry are fetched only if the target needs their bytes.
     const source = lazyBlobSource(() => materializeBlob(img, b), b.digest, b.size);
-    const outcome = await client.pushBlob(
-      repo,
-      source,
-      b.location.kind === 'registry' ? mountFrom : undefined,
-    );
+    const outcome = await client.pushBlob(repo, source, mountFrom(b));
     if (outcome === 'exists') result.blobsSkipped++;
     else if (outcome === 'mounted') result.blobsMounted++;
     else {
