@@ -391,6 +391,8 @@ describe('workspace models', () => {
     expect(await fileOf(model, 'tokenizer/tokenizer.json')).toEqual(files.tokenizer);
     expect(await fileOf(model, 'a/b/c.txt')).toEqual(files.nested);
     expect(model.modelFile).toBe('model.onnx');
+    // ARM said CustomModel: reported in its canonical spelling.
+    expect(model.modelType).toBe('custom_model');
     // Folder digest: sha256 of the sorted sha256sum manifest.
     const manifest = model.files.map((f) => `${f.sha256}  ${f.path}\n`).join('');
     expect(model.sha256).toBe(sha(manifest));

@@ -89,6 +89,23 @@ export function sameModelType(a: string | undefined, b: string): boolean {
   return a !== undefined && norm(a) === norm(b);
 }
 
+const KNOWN_MODEL_TYPES = ['custom_model', 'mlflow_model', 'triton_model'];
+
+/** The snake_case spelling of a known model type (CustomModel -> custom_model); others as given. */
+export function canonicalModelType(t: string | undefined): string | undefined {
+  return t === undefined ? undefined : (KNOWN_MODEL_TYPES.find((k) => sameModelType(t, k)) ?? t);
+}
+
+/** Versions newest first: numerically when they are numbers. */
+function sortVersions(versions: string[]): string[] {
+  const num = (v: string) => (/^\d+$/.test(v) ? Number(v) : NaN);
+  return [...versions].sort((a, b) => {
+    const [x, y] = [num(a), num(b)];
+    if (!Number.isNaN(x) && !Number.isNaN(y)) return y - x;
+    return a < b ? 1 : a > b ? -1 : 0;
+  });
+}
+
 function workspaceArmId(ws: WorkspaceCoordinates): string {
   return (
     `/subscriptions/${encodeURIComponent(ws.subscriptionId)}/resourceGroups/${encodeURIComponent(ws.resourceGroup)}` +
@@ -271,7 +288,7 @@ async function getModelVersion(
     if (versions.length === 0) throw await modelNotFound(ctx, parentId, name, where, e);
     throw new UserError(
       `Model ${name} has no version ${version} in ${where} (ARM ${e.status} ${e.code}).`,
-      `use one of the versions that exist: ${shortList(versions)} (or ${name}@latest).`,
+      `use one of the versions that exist: ${shortList(sortVersions(versions))} (or ${name}@latest).`,
       { cause: e },
     );
   }
@@ -393,7 +410,7 @@ export async function resolveWorkspaceModel(
   return {
     name: ref.name,
     version,
-    modelType: v.properties?.modelType,
+    modelType: canonicalModelType(v.properties?.modelType),
     source: workspaceModelUri(ws, ref.name, version),
     access,
   };
@@ -451,7 +468,7 @@ export async function resolveRegistryModel(
   return {
     name: ref.name,
     version,
-    modelType: v.properties?.modelType,
+    modelType: canonicalModelType(v.properties?.modelType),
     source: assetId,
     access: {
       containerUrl,

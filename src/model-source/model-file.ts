@@ -29,20 +29,23 @@ async function mlflowOnnxFile(dir: string, mlmodel: string): Promise<string | un
   return data ? posix.normalize(posix.join(posix.dirname(mlmodel), data)) : undefined;
 }
 
-/** Returns the relative path of the model's .onnx file among `files` (relative, '/'-separated). */
+/**
+ * Returns the relative path of the model's .onnx file among `files` (relative, '/'-separated): the
+ * one an MLmodel file names (MLflow models), else the only .onnx file.
+ */
 export async function findOnnxFile(dir: string, files: readonly string[], label: string): Promise<string> {
   const onnx = files.filter((f) => /\.onnx$/i.test(f));
+  const mlmodels = files.filter((f) => posix.basename(f) === 'MLmodel');
+  for (const m of mlmodels) {
+    const named = await mlflowOnnxFile(dir, m);
+    if (named && onnx.includes(named)) return named;
+  }
   if (onnx.length === 1) return onnx[0]!;
   if (onnx.length === 0) {
     throw new UserError(
       `${label} contains no .onnx file (found: ${listed(files)}).`,
       'register or point at an ONNX model (a .onnx file, or a folder or MLflow model holding one).',
     );
-  }
-  const mlmodels = files.filter((f) => posix.basename(f) === 'MLmodel');
-  for (const m of mlmodels) {
-    const named = await mlflowOnnxFile(dir, m);
-    if (named && onnx.includes(named)) return named;
   }
   throw new UserError(
     `${label} contains ${onnx.length} .onnx files (${listed(onnx)}) and no MLmodel file naming one.`,
