@@ -28,6 +28,7 @@ import {
   type LocalRegistry,
 } from './env/index.js';
 import { makeTempDir, removeDir } from './env/proc.js';
+import { serverCertPath, serverKeyPath } from './fakes/tls.js';
 
 const run = promisify(execFile);
 const BUILD_TIMEOUT = 15 * 60_000;
@@ -176,6 +177,25 @@ describe('Azurite', () => {
     const names: string[] = [];
     for await (const c of service.listContainers()) names.push(c.name);
     expect(names).toContain('keyed');
+  });
+});
+
+describe('Azurite over https', () => {
+  it('serves the blob API with the given certificate (the test CA that npm test trusts)', async () => {
+    const azurite = await startAzurite({ tls: { certPath: serverCertPath, keyPath: serverKeyPath } });
+    try {
+      expect(azurite.blobEndpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/devstoreaccount1$/);
+      expect(azurite.connectionString).toContain('DefaultEndpointsProtocol=https;');
+      const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+        'tls',
+      );
+      await container.create();
+      const data = randomBytes(100_000);
+      await container.getBlockBlobClient('b').uploadData(data);
+      expect(sha256(await container.getBlobClient('b').downloadToBuffer())).toBe(sha256(data));
+    } finally {
+      await azurite.stop();
+    }
   });
 });
 

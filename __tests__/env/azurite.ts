@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { makeTempDir, onProcessExit, removeDir, removeDirSync, startService } from './proc.js';
 
 export interface Azurite {
-  /** http://127.0.0.1:PORT/devstoreaccount1 */
+  /** http://127.0.0.1:PORT/devstoreaccount1 (https:// with the `tls` option) */
   blobEndpoint: string;
   accountName: string;
   accountKey: string;
@@ -25,8 +25,16 @@ function azuriteBlobMain(): string {
   }
 }
 
-export async function startAzurite(): Promise<Azurite> {
+export interface AzuriteOptions {
+  /** Serve https with this certificate and key (PEM paths); the endpoint becomes https://. */
+  tls?: { certPath: string; keyPath: string };
+  /** `basic`: also accept OAuth bearer tokens (checked for audience, issuer and lifetime). */
+  oauth?: 'basic';
+}
+
+export async function startAzurite(opts: AzuriteOptions = {}): Promise<Azurite> {
   const main = azuriteBlobMain();
+  const scheme = opts.tls ? 'https' : 'http';
   const dir = await makeTempDir('azurite');
   const removeAtExit = onProcessExit(() => removeDirSync(dir));
   const svc = startService(
@@ -39,6 +47,8 @@ export async function startAzurite(): Promise<Azurite> {
       '0',
       '--location',
       dir,
+      ...(opts.tls ? ['--cert', opts.tls.certPath, '--key', opts.tls.keyPath] : []),
+      ...(opts.oauth ? ['--oauth', opts.oauth] : []),
       '--skipApiVersionCheck',
       '--loose',
       '--disableTelemetry',
@@ -48,7 +58,7 @@ export async function startAzurite(): Promise<Azurite> {
   );
   let port: string;
   try {
-    const m = await svc.waitForOutput(/successfully listens on http:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+    const m = await svc.waitForOutput(/successfully listens on https?:\/\/127\.0\.0\.1:(\d+)/, 60_000);
     port = m[1] ?? '';
   } catch (e) {
     await svc.stop();
@@ -56,13 +66,13 @@ export async function startAzurite(): Promise<Azurite> {
     removeAtExit();
     throw e;
   }
-  const blobEndpoint = `http://127.0.0.1:${port}/${ACCOUNT_NAME}`;
+  const blobEndpoint = `${scheme}://127.0.0.1:${port}/${ACCOUNT_NAME}`;
   return {
     blobEndpoint,
     accountName: ACCOUNT_NAME,
     accountKey: ACCOUNT_KEY,
     connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT_NAME};` +
+      `DefaultEndpointsProtocol=${scheme};AccountName=${ACCOUNT_NAME};` +
       `AccountKey=${ACCOUNT_KEY};BlobEndpoint=${blobEndpoint};`,
     async stop() {
       await svc.stop();

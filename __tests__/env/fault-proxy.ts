@@ -150,7 +150,10 @@ export function startFaultProxy(target: string): Promise<FaultProxy> {
       res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`fault proxy: upstream ${target} failed: ${err.message}`);
     });
-    req.on('aborted', () => up.destroy());
+    // The client went away (e.g. a retrying uploader cut its request): drop the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
     req.pipe(up);
   };
 
