@@ -630,6 +630,17 @@ describe('ARM and Entra failures become one line with the fix', () => {
     fake.clearFaults();
     expect(e.message).toMatch(/ARM 503 ServiceUnavailable/);
   });
+  test('ARM connections that keep failing end in one line naming the endpoint', async () => {
+    fake.addFault({
+      match: { path: /\/models\/sentiment\/versions\/1\?/ },
+      times: 10,
+      action: { reset: 'before' },
+    });
+    const e = await failure(fetchWith('sentiment:1', settings()));
+    fake.clearFaults();
+    expect(e.message).toMatch(/^Cannot reach Azure Resource Manager at https:\/\/127\.0\.0\.1:\d+ \(GET /);
+    expect(e.fix).toMatch(/azure-resource-manager-endpoint/);
+  });
 });
 
 describe('storage and content failures', () => {

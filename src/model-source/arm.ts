@@ -4,9 +4,11 @@
  * error body `{"error":{"code","message"}}` surfaced as ArmRequestError for the caller to explain.
  * (The Azure ML management SDK would pull in a large generated client for five calls.)
  */
+import { UserError } from '../errors.js';
 import {
   RetryableError,
   isRetryableStatus,
+  isTransientNetworkError,
   parseRetryAfter,
   withRetry,
   type RetryOptions,
@@ -125,7 +127,17 @@ export function createArmClient(opts: ArmClientOptions): ArmClient {
       },
     ).catch((e: unknown) => {
       // Retries spent on a retryable status: report it like any other ARM failure.
-      throw e instanceof ArmTransientError ? e.failure : e;
+      if (e instanceof ArmTransientError) throw e.failure;
+      if (isTransientNetworkError(e) || e instanceof RetryableError) {
+        const cause = (e as { cause?: { message?: string } }).cause?.message;
+        throw new UserError(
+          `Cannot reach Azure Resource Manager at ${endpoint} (${method} ${shown}): ` +
+            `${e instanceof Error ? e.message : String(e)}${cause ? ` (${cause})` : ''}.`,
+          "check azure-resource-manager-endpoint and the runner's network access, then re-run.",
+          { cause: e },
+        );
+      }
+      throw e;
     });
   };
 

@@ -97,7 +97,16 @@ export function containerClientFor(
 
 /** Explains a storage failure by status and the kind of credential in use. */
 export function explainStorageError(e: unknown, access: BlobAccess, what: string): unknown {
-  if (e instanceof UserError || !(e instanceof RestError) || e.statusCode === undefined) return e;
+  if (e instanceof UserError) return e;
+  if (!(e instanceof RestError) || e.statusCode === undefined) {
+    // Retries spent on connection failures (or a short body): the network or the service.
+    const detail = e instanceof Error ? e.message : String(e);
+    return new UserError(
+      `${what} failed: ${detail.split('\n')[0]!.slice(0, 300)}`,
+      `re-run the job; if it persists, check that ${access.containerUrl} is reachable from the runner.`,
+      { cause: e },
+    );
+  }
   const code = e.code ?? (e.response?.headers.get('x-ms-error-code') || 'Unknown');
   const line = `${what} failed: storage ${e.statusCode} ${code}: ${e.message.split('\n')[0]!.slice(0, 200)}`;
   if (e.statusCode === 403 || e.statusCode === 401) {
@@ -109,6 +118,9 @@ export function explainStorageError(e: unknown, access: BlobAccess, what: string
           ? `the account key of ${access.via} was rejected: update the datastore credentials (az ml datastore update) after a key rotation.`
           : `the SAS of ${access.via} was rejected (expired or missing read/list permission): renew it.`;
     return new UserError(line, fix, { cause: e });
+  }
+  if (e.statusCode === 412) {
+    return new UserError(line, 'the model files changed during the download: re-run the job.', { cause: e });
   }
   if (e.statusCode === 404) {
     return new UserError(
