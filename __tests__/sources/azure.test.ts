@@ -32,7 +32,7 @@ import {
   type Registry,
   type Workspace,
 } from '../fakes/azure.js';
-import { startHttpsAzurite, type HttpsAzurite } from '../fakes/azurite-https.js';
+import { serverCertPath, serverKeyPath } from '../fakes/tls.js';
 import {
   captureLogger,
   createContainer,
@@ -60,7 +60,7 @@ const reg: Registry = {
 let fake: FakeAzure;
 let azurite: Azurite;
 let proxy: FaultProxy;
-let httpsAzurite: HttpsAzurite;
+let httpsAzurite: Azurite;
 let blobstore: ContainerClient;
 let sasToken: string;
 let registrySasUri: string;
@@ -159,7 +159,7 @@ beforeAll(async () => {
   [fake, azurite, httpsAzurite] = await Promise.all([
     startFakeAzure({ pageSize: 2 }),
     startAzurite(),
-    startHttpsAzurite(),
+    startAzurite({ tls: { certPath: serverCertPath, keyPath: serverKeyPath }, oauth: 'basic' }),
   ]);
   proxy = await startFaultProxy(new URL(azurite.blobEndpoint).origin);
 
