@@ -334,6 +334,17 @@ describe('workspace models', () => {
     expect(logger.secrets).toContain(azurite.accountKey);
     expect(oidcTokens.some((t) => logger.secrets.has(t))).toBe(true);
     expect(logger.text()).toMatch(/Downloaded sentiment:2: 1 file, /);
+    // MSAL, with the custom authority and instance discovery off: OpenID configuration, then the token
+    // endpoint with the GitHub token as a jwt-bearer client assertion.
+    expect(fake.requests.some((r) => /discovery\/instance/.test(r.path))).toBe(false);
+    expect(
+      fake.requests.some((r) => r.path === `/${fake.tenantId}/v2.0/.well-known/openid-configuration`),
+    ).toBe(true);
+    const form = new URLSearchParams(fake.requests.find((r) => /oauth2\/v2\.0\/token/.test(r.path))!.body);
+    expect(form.get('grant_type')).toBe('client_credentials');
+    expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    expect(oidcTokens).toContain(form.get('client_assertion'));
+    expect(form.get('scope')).toBe(`${fake.resourceManagerEndpoint}/.default`);
     // The datastore secret was listed with a POST to listSecrets.
     expect(
       fake.requests.some(
