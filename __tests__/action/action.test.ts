@@ -1,0 +1,417 @@
+/**
+ * The bundled action (dist/index.js) run the way the runner runs it: INPUT_* environment, GITHUB_OUTPUT
+ * and GITHUB_STEP_SUMMARY files, GITHUB_REPOSITORY/SHA/ACTOR, against the ARM + Entra fake (TLS),
+ * Azurite, Debian's docker-registry and a private Docker engine.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Azurite,
+  type DockerEngine,
+  type LocalRegistry,
+  pushBaseImage,
+  startAzurite,
+  startDocker,
+  startRegistry,
+} from '../env/index.js';
+import {
+  type FakeAzure,
+  makeGithubOidcToken,
+  startFakeAzure,
+  TOKEN_EXCHANGE_AUDIENCE,
+} from '../fakes/azure.js';
+import { caCertPath } from '../fakes/tls.js';
+import { buildBaseImage } from '../../scripts/base-image.js';
+
+const ws = {
+  subscriptionId: '11111111-2222-3333-4444-555555555555',
+  resourceGroup: 'ml-rg',
+  workspace: 'ml-ws',
+};
+const OIDC_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000001';
+const SP_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000002';
+const SP_SECRET = 'sp-secret-Zq8~value-that-must-never-print';
+const SUBJECT = 'repo:Octo-Org/models:ref:refs/heads/main';
+const SHA = '0123456789abcdef0123456789abcdef01234567';
+
+interface ActionRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+let fake: FakeAzure;
+let azurite: Azurite;
+let registry: LocalRegistry;
+let tokenRegistry: LocalRegistry;
+let docker: DockerEngine;
+let oidcServer: Server;
+let oidcUrl: string;
+let baseRef: string;
+let tmp: string;
+let registryPassword: string;
+
+/** Parses the runner's GITHUB_OUTPUT file format (`name<<DELIM` ... `DELIM`). */
+function parseOutputFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<=]+)<<(.+)$/.exec(lines[i] ?? '');
+    if (!m) continue;
+    const value: string[] = [];
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i] ?? '');
+    out[m[1] as string] = value.join('\n');
+  }
+  return out;
+}
+
+async function runAction(
+  inputs: Record<string, string>,
+  extraEnv: Record<string, string> = {},
+): Promise<ActionRun> {
+  const dir = await mkdtemp(join(tmp, 'run-'));
+  const outputFile = join(dir, 'output');
+  const summaryFile = join(dir, 'summary');
+  await writeFile(outputFile, '');
+  await writeFile(summaryFile, '');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_EXTRA_CA_CERTS: caCertPath,
+    DOCKER_HOST: docker.host,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    GITHUB_REPOSITORY: 'Octo-Org/models',
+    GITHUB_SHA: SHA,
+    GITHUB_ACTOR: 'octocat',
+    GITHUB_SERVER_URL: 'https://github.com',
+    RUNNER_TEMP: dir,
+    RUNNER_TOOL_CACHE: join(tmp, 'tool-cache'),
+    ...extraEnv,
+  };
+  // Defaults the runner would fill in from action.yml.
+  const withDefaults: Record<string, string> = {
+    'azure-authority-host': fake.authorityHost,
+    'azure-resource-manager-endpoint': fake.resourceManagerEndpoint,
+    'azure-blob-endpoint': `${azurite.blobEndpoint.replace(/\/devstoreaccount1$/, '')}/{account}`,
+    'azure-subscription-id': ws.subscriptionId,
+    'azure-resource-group': ws.resourceGroup,
+    'azure-workspace': ws.workspace,
+    registry: registry.host,
+    'registry-username': registry.username,
+    'registry-password': registry.password,
+    'base-image': baseRef,
+    platforms: 'linux/amd64,linux/arm64',
+    push: 'true',
+    'smoke-test': 'auto',
+    port: '8080',
+    ...inputs,
+  };
+  for (const [k, v] of Object.entries(withDefaults)) env[`INPUT_${k.toUpperCase()}`] = v;
+  const child = spawn(process.execPath, ['dist/index.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
+  return {
+    code,
+    stdout,
+    stderr,
+    outputs: parseOutputFile(await readFile(outputFile, 'utf8')),
+    summary: await readFile(summaryFile, 'utf8'),
+  };
+}
+
+/** Registry API: the digest a tag points at, or the status when it does not exist. */
+async function tagDigest(reg: LocalRegistry, repo: string, tag: string): Promise<string | number> {
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${reg.username}:${reg.password}`).toString('base64')}`,
+      accept: [
+        'application/vnd.oci.image.index.v1+json',
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+      ].join(', '),
+    },
+  });
+  return res.ok ? (res.headers.get('docker-content-digest') ?? 'no digest header') : res.status;
+}
+
+/** Every line a user sees, with the runner's own mask registrations removed. */
+function visibleOutput(run: ActionRun): string {
+  return (run.stdout + run.stderr)
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'pom-action-'));
+  [fake, azurite, registry, tokenRegistry, docker] = await Promise.all([
+    startFakeAzure(),
+    startAzurite(),
+    startRegistry({ auth: 'htpasswd' }),
+    startRegistry({ auth: 'token' }),
+    startDocker(),
+  ]);
+  registryPassword = registry.password;
+  baseRef = (await pushBaseImage(registry, 'base/node', '24')).ref;
+
+  // The example model registered in the workspace, stored in its default datastore (Azurite).
+  const container = new ContainerClient(
+    `${azurite.blobEndpoint}/azureml-blobstore`,
+    new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
+  );
+  await container.createIfNotExists();
+  for (const f of await readdir('examples/sentiment')) {
+    await container.getBlockBlobClient(`models/sentiment/3/${f}`).uploadFile(join('examples/sentiment', f));
+  }
+  fake.addDatastore(ws, {
+    name: 'workspaceblobstore',
+    accountName: azurite.accountName,
+    containerName: 'azureml-blobstore',
+    credentialsType: 'AccountKey',
+    secret: azurite.accountKey,
+  });
+  fake.addModelVersion(ws, {
+    name: 'sentiment',
+    version: '3',
+    modelType: 'custom_model',
+    modelUri: `azureml://subscriptions/${ws.subscriptionId}/resourcegroups/${ws.resourceGroup}/workspaces/${ws.workspace}/datastores/workspaceblobstore/paths/models/sentiment/3/`,
+  });
+  const scope = `/subscriptions/${ws.subscriptionId}/resourceGroups/${ws.resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces/${ws.workspace}`;
+  fake.addPrincipal({
+    clientId: OIDC_CLIENT,
+    federated: [
+      {
+        issuer: 'https://token.actions.githubusercontent.com',
+        subject: SUBJECT,
+        audience: TOKEN_EXCHANGE_AUDIENCE,
+      },
+    ],
+  });
+  fake.addPrincipal({ clientId: SP_CLIENT, secret: SP_SECRET });
+  fake.grant(OIDC_CLIENT, scope, 'AzureML Data Scientist');
+  fake.grant(SP_CLIENT, scope, 'AzureML Data Scientist');
+
+  // GitHub's OIDC token endpoint as core.getIDToken calls it (ACTIONS_ID_TOKEN_REQUEST_URL&audience=).
+  oidcServer = createServer((req, res) => {
+    const audience = new URL(req.url ?? '/', 'http://x').searchParams.get('audience') ?? undefined;
+    if (req.headers.authorization !== 'Bearer runtime-request-token') {
+      res.writeHead(401).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ value: makeGithubOidcToken({ subject: SUBJECT, audience }) }));
+  });
+  await new Promise<void>((r) => oidcServer.listen(0, '127.0.0.1', r));
+  oidcUrl = `http://127.0.0.1:${(oidcServer.address() as AddressInfo).port}/token?api-version=2.0`;
+}, 600_000);
+
+afterAll(async () => {
+  await new Promise((r) => oidcServer?.close(r));
+  await Promise.allSettled([
+    fake?.stop(),
+    azurite?.stop(),
+    registry?.stop(),
+    tokenRegistry?.stop(),
+    docker?.stop(),
+  ]);
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const oidcEnv = () => ({
+  ACTIONS_ID_TOKEN_REQUEST_URL: oidcUrl,
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runtime-request-token',
+});
+
+describe('the action', () => {
+  it('packages a workspace model with OIDC, smoke-tests it, pushes it, and the image serves /predict', async () => {
+    const image = `${registry.host}/octo-org/sentiment`;
+    const run = await runAction(
+      {
+        model: 'sentiment:3',
+        'azure-client-id': OIDC_CLIENT,
+        'azure-tenant-id': fake.tenantId,
+        image,
+        tags: '{model-version}\nlatest\n{short-sha}',
+        'smoke-test-expect': 'POSITIVE,POSITIVE,NEGATIVE',
+      },
+      oidcEnv(),
+    );
+    expect({ code: run.code, errors: run.stdout.split('\n').filter((l) => l.startsWith('::error')) }).toEqual(
+      {
+        code: 0,
+        errors: [],
+      },
+    );
+
+    // Outputs match what the registry holds.
+    const o = run.outputs;
+    expect(o.tags).toBe('3,latest,0123456');
+    for (const tag of ['3', 'latest', '0123456'])
+      expect(await tagDigest(registry, 'octo-org/sentiment', tag)).toBe(o.digest);
+    expect(o.image).toBe(`${image}@${o.digest}`);
+    expect(o['model-name']).toBe('sentiment');
+    expect(o['model-version']).toBe('3');
+    expect(o['model-sha256']).toMatch(/^[a-f0-9]{64}$/);
+    const platforms = JSON.parse(o['platform-digests'] ?? '{}') as Record<string, string>;
+    expect(Object.keys(platforms).sort()).toEqual(['linux/amd64', 'linux/arm64']);
+    for (const d of Object.values(platforms))
+      expect(await tagDigest(registry, 'octo-org/sentiment', d)).toBe(d);
+    const smoke = JSON.parse(o['smoke-test'] ?? '{}') as Record<string, { predictions: string[] }>;
+    expect(smoke.process?.predictions).toEqual(['POSITIVE', 'POSITIVE', 'NEGATIVE']);
+    expect(smoke.container?.predictions).toEqual(['POSITIVE', 'POSITIVE', 'NEGATIVE']);
+    const meta = JSON.parse(o.metadata ?? '{}') as { image: { labels: Record<string, string> } };
+    expect(meta.image.labels['org.opencontainers.image.source']).toBe('https://github.com/Octo-Org/models');
+    expect(meta.image.labels['org.opencontainers.image.revision']).toBe(SHA);
+
+    // The job summary is a markdown table naming the model, the image and each platform.
+    expect(run.summary).toContain('## Package ONNX Model');
+    expect(run.summary).toContain(`| Model sha256 | \`${o['model-sha256']}\` |`);
+    for (const [p, d] of Object.entries(platforms)) expect(run.summary).toContain(`| ${p} | \`${d}\` |`);
+    expect(run.summary).toMatch(/\| process \| `POST \/predict` .* \| POSITIVE, POSITIVE, NEGATIVE \|/);
+
+    // No credential, issued token or account key is visible.
+    const visible = visibleOutput(run);
+    for (const secret of [registryPassword, azurite.accountKey, ...fake.issuedTokens])
+      expect(visible).not.toContain(secret);
+
+    // The Docker engine pulls the pushed image by digest and the server inside answers /predict.
+    const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
+      input: registry.password,
+    });
+    expect(login.code).toBe(0);
+    expect((await docker.docker(['pull', o.image as string], { timeoutMs: 300_000 })).code).toBe(0);
+    const port = 18000 + Math.floor(Math.random() * 2000);
+    const started = await docker.docker([
+      'run',
+      '-d',
+      '--network',
+      'host',
+      '-e',
+      `PORT=${port}`,
+      o.image as string,
+    ]);
+    expect(started.code).toBe(0);
+    try {
+      let answer: unknown;
+      for (let i = 0; i < 120 && answer === undefined; i++) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '["MLOps is critical for robustness"]',
+          });
+          if (res.ok) answer = await res.json();
+        } catch {
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      expect(answer).toMatchObject({ positive: true });
+    } finally {
+      await docker.docker(['rm', '-f', started.stdout.trim()]);
+    }
+  }, 900_000);
+
+  it('with the azure/login creds JSON, a failing smoke expectation pushes nothing', async () => {
+    const creds = JSON.stringify({
+      clientId: SP_CLIENT,
+      clientSecret: SP_SECRET,
+      tenantId: fake.tenantId,
+      subscriptionId: ws.subscriptionId,
+    });
+    const run = await runAction({
+      model: 'azureml:sentiment:3',
+      'azure-credentials': creds,
+      'azure-subscription-id': '',
+      image: `${registry.host}/octo-org/not-pushed`,
+      'smoke-test': 'process',
+      'smoke-test-expect': 'NEGATIVE,POSITIVE,NEGATIVE',
+    });
+    expect(run.code).toBe(1);
+    const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /predicted \[POSITIVE, POSITIVE, NEGATIVE\] but 'smoke-test-expect' is \[NEGATIVE, POSITIVE, NEGATIVE\]; nothing was pushed\..*Fix: /,
+    );
+    // The registry has no such repository: nothing was pushed.
+    const tags = await fetch(`${registry.url}/v2/octo-org/not-pushed/tags/list`, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`,
+      },
+    });
+    expect(tags.status).toBe(404);
+    // The secret is masked: registered with ::add-mask:: and never printed otherwise.
+    expect(run.stdout).toContain(`::add-mask::${SP_SECRET}`);
+    expect(visibleOutput(run)).not.toContain(SP_SECRET);
+  }, 600_000);
+
+  describe('bad inputs fail with one named error', () => {
+    let hostOnlyBase: string;
+    beforeAll(async () => {
+      hostOnlyBase = join(tmp, 'amd64-only-base');
+      await buildBaseImage({ outDir: hostOnlyBase, platforms: ['linux/amd64'] });
+    }, 300_000);
+
+    it.each<[string, () => Record<string, string>, RegExp]>([
+      [
+        'an unknown model form',
+        () => ({ model: 'ftp://models.example/x.onnx' }),
+        /model reference 'ftp:\/\/models\.example\/x\.onnx' is not accepted.*Fix: use one of: name:version/,
+      ],
+      [
+        'creds that are not JSON',
+        () => ({ model: 'sentiment:3', 'azure-credentials': '{clientId: oops' }),
+        /azure-credentials.*JSON.*Fix: /i,
+      ],
+      [
+        'a platform the base lacks',
+        () => ({
+          model: 'examples/sentiment',
+          'base-image': `oci-layout:${hostOnlyBase}`,
+          platforms: 'linux/amd64,linux/arm64',
+          'smoke-test': 'none',
+        }),
+        /linux\/arm64.*linux\/amd64.*Fix: /,
+      ],
+      [
+        'a registry user without push permission',
+        () => ({
+          model: 'examples/sentiment',
+          registry: tokenRegistry.host,
+          image: `${tokenRegistry.host}/octo-org/denied`,
+          'registry-username': tokenRegistry.readOnly.username,
+          'registry-password': tokenRegistry.readOnly.password,
+          'smoke-test': 'none',
+          'base-image': `oci-layout:${hostOnlyBase}`,
+          platforms: 'linux/amd64',
+        }),
+        /octo-org\/denied.*(push|permission)|(push|permission).*octo-org\/denied/i,
+      ],
+    ])(
+      '%s',
+      async (_, inputs, message) => {
+        const run = await runAction(inputs());
+        expect(run.code).toBe(1);
+        const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(message);
+        expect(errors[0]).toMatch(/Fix: /);
+        expect(run.outputs).toEqual({});
+      },
+      300_000,
+    );
+  });
+});
