@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
@@ -55,6 +57,7 @@ interface Desc {
   platform: { os: string; architecture: string };
 }
 
+const run = promisify(execFile);
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let root: { dir: string; cleanup: () => Promise<void> };
@@ -202,6 +205,19 @@ describe('buildImage (offline, OCI layout base)', () => {
     const cfg = await configOf(dated);
     expect(cfg.created).toBe('2023-11-14T22:13:20Z');
     expect(cfg.config.Labels['org.opencontainers.image.created']).toBe('2023-11-14T22:13:20Z');
+  });
+
+  it('an OCI archive base (oci-archive:PATH) gives the same image as its layout', async () => {
+    const archive = join(root.dir, 'base.tar');
+    await run('tar', ['-C', join(root.dir, 'base'), '-cf', archive, '.']);
+    const fromArchive = await buildImage({
+      ...common,
+      base: `oci-archive:${archive}`,
+      workDir: join(root.dir, 'w-arch'),
+    });
+    expect(fromArchive.platforms.map((p) => p.layers)).toEqual(img.platforms.map((p) => p.layers));
+    const cfg = await configOf(fromArchive);
+    expect(cfg.config.Labels['org.opencontainers.image.base.name']).toBe(`oci-archive:${archive}`);
   });
 
   it('one platform gives a single manifest, no index', async () => {

@@ -384,16 +384,30 @@ describe('failures during upload', () => {
     expect(proxy.requests.some((r) => r.path.startsWith('/v2/team/midway/manifests/'))).toBe(false);
   });
 
-  it('large blobs go up in PATCH chunks (relative Locations) and verify', async () => {
+  it('large blobs go up in PATCH chunks, following relative Locations (as GHCR sends), and verify', async () => {
     const image = await build('chunked', 9, 3_000_000);
     proxy.requests.length = 0;
+    // docker-registry sends absolute Locations; make them relative, as GHCR and others do.
+    let relative = 0;
+    const relativeLocations: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const loc = res.headers.get('location');
+      if (!loc?.startsWith('http')) return res;
+      relative++;
+      const headers = new Headers(res.headers);
+      const u = new URL(loc);
+      headers.set('location', u.pathname + u.search);
+      return new Response(res.body, { status: res.status, headers });
+    };
     const res = await pushImage(image, parseImageReference(`${proxy.host}/team/chunked`), ['1'], {
       credentials: creds(),
+      fetch: relativeLocations,
       logger: silentLogger,
       monolithicLimit: 1_000_000,
       chunkSize: 700_000,
     });
     expect(res.blobsUploaded).toBeGreaterThan(0);
+    expect(relative).toBeGreaterThanOrEqual(5);
     expect(
       proxy.requests.filter((r) => r.method === 'PATCH' && r.status === 202).length,
     ).toBeGreaterThanOrEqual(5);
