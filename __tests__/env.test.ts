@@ -24,6 +24,7 @@ import {
   startRegistry,
   type Azurite,
   type DockerEngine,
+  type DockerResult,
   type FaultProxy,
   type LocalRegistry,
 } from './env/index.js';
@@ -570,10 +571,18 @@ describe('Docker engine', () => {
   let reg: LocalRegistry;
   let engine: DockerEngine;
   let ref: string;
+  let digest: string;
+  let login: DockerResult;
+  let pull: DockerResult;
   beforeAll(async () => {
     reg = await startRegistry({ auth: 'htpasswd' });
-    ({ ref } = await pushBaseImage(reg, 'base/node'));
+    ({ ref, digest } = await pushBaseImage(reg, 'base/node'));
     engine = await startDocker();
+    // Login and pull here, asserted by the first test, so that each test can also run alone.
+    login = await engine.docker(['login', reg.host, '--username', reg.username, '--password-stdin'], {
+      input: reg.password,
+    });
+    pull = await engine.docker(['pull', ref]);
   }, BUILD_TIMEOUT);
   afterAll(async () => {
     await engine?.stop();
@@ -581,14 +590,11 @@ describe('Docker engine', () => {
   });
 
   it('logs in to the htpasswd registry and pulls the pushed base image', async () => {
-    const login = await engine.docker(['login', reg.host, '--username', reg.username, '--password-stdin'], {
-      input: reg.password,
-    });
     expect(login).toMatchObject({ code: 0 });
     expect(login.stdout).toMatch(/Login Succeeded/);
-    const pull = await engine.docker(['pull', ref]);
-    expect(pull.stderr).toBe('');
-    expect(pull.code).toBe(0);
+    expect({ code: pull.code, stderr: pull.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(pull.stdout).toContain(`Digest: ${digest}`);
+    expect(pull.stdout).toMatch(/Downloaded newer image/);
   });
 
   it('runs node -e in it with --network host', async () => {
@@ -621,6 +627,41 @@ describe('Docker engine', () => {
     ]);
     expect(res.stderr).toBe('');
     expect(res.stdout.trim()).toBe('node 1000 1000 /home/node');
+  });
+
+  it('has every library onnxruntime-node needs: a session runs the example model in it', async () => {
+    const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+    const script = [
+      'const ort = require("/app/node_modules/onnxruntime-node");',
+      '(async () => {',
+      '  const s = await ort.InferenceSession.create("/model/model.onnx");',
+      '  const ids = new ort.Tensor("int64", BigInt64Array.from([0n, 100n, 2n]), [1, 3]);',
+      '  const mask = new ort.Tensor("int64", BigInt64Array.from([1n, 1n, 1n]), [1, 3]);',
+      '  const out = await s.run({ input_ids: ids, attention_mask: mask });',
+      '  console.log(s.outputNames.join(","), out.logits.dims.join("x"));',
+      '})().catch((e) => { console.error(e); process.exit(1); });',
+    ].join('\n');
+    const res = await engine.docker([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '--user',
+      'node',
+      // onnxruntime-node 1.30 would otherwise set up telemetry uploads (and warn: no CA bundle here).
+      '-e',
+      'ORT_DISABLE_TELEMETRY=1',
+      '-v',
+      `${join(repo, 'node_modules')}:/app/node_modules:ro`,
+      '-v',
+      `${join(repo, 'examples', 'sentiment')}:/model:ro`,
+      ref,
+      'node',
+      '-e',
+      script,
+    ]);
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(res.stdout.trim()).toBe('logits 1x2');
   });
 
   it('does not pull without credentials (the registry requires them)', async () => {
