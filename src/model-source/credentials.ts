@@ -62,7 +62,7 @@ export function createCredential(azure: ResolvedAzure, opts: CredentialOptions):
               assertionFailure = new UserError(
                 'OIDC login needs a GitHub OIDC token, and none can be requested here (not running in GitHub Actions).',
                 'run inside GitHub Actions with `permissions: id-token: write`, or set azure-credentials ' +
-                  '(the CLI reads AZURE_CREDENTIALS).',
+                  '(the CLI reads AZURE_CREDENTIALS, or AZURE_CLIENT_SECRET with AZURE_CLIENT_ID and AZURE_TENANT_ID).',
               );
               throw assertionFailure;
             }
