@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -218,6 +218,24 @@ describe('buildImage (offline, OCI layout base)', () => {
     expect(fromArchive.platforms.map((p) => p.layers)).toEqual(img.platforms.map((p) => p.layers));
     const cfg = await configOf(fromArchive);
     expect(cfg.config.Labels['org.opencontainers.image.base.name']).toBe(`oci-archive:${archive}`);
+  });
+
+  it('symlinked model files (a Hugging Face snapshot) are stored as their content', async () => {
+    const snap = join(root.dir, 'snapshot');
+    await mkdir(join(snap, 'blobs'), { recursive: true });
+    await mkdir(join(snap, 'model'));
+    await copyFile(join(common.modelDir, 'model.onnx'), join(snap, 'blobs', 'abc'));
+    await symlink(join(snap, 'blobs', 'abc'), join(snap, 'model', 'model.onnx'));
+    const linked = await buildImage({
+      ...common,
+      modelDir: join(snap, 'model'),
+      workDir: join(root.dir, 'w-link'),
+    });
+    const m = JSON.parse(linked.platforms[0]!.manifest.toString());
+    const files = await untar(gunzipSync(await readFile(linked.store.path(m.layers[2].digest))));
+    const onnx = files.find((f) => f.name === 'app/model/model.onnx')!;
+    expect(onnx.type).toBe('file');
+    expect(onnx.data.equals(await readFile(join(common.modelDir, 'model.onnx')))).toBe(true);
   });
 
   it('one platform gives a single manifest, no index', async () => {

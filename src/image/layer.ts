@@ -5,7 +5,7 @@
  * in one streaming pass; files are streamed from disk, never buffered whole.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -62,16 +62,17 @@ export async function entriesFromDir(
   const parts = imagePath.split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++)
     out.push({ path: parts.slice(0, i).join('/'), type: 'dir', mode: DIR_MODE });
-  const walk = async (abs: string, rel: string): Promise<void> => {
+  // Symlinks are followed (a Hugging Face snapshot links to its blobs): the image gets the content.
+  const walk = async (abs: string, rel: string, depth = 0): Promise<void> => {
+    if (depth > 32) throw new Error(`${abs}: directories nested too deeply (a symlink loop?)`);
     for (const name of await readdir(abs)) {
       const a = join(abs, name);
       const r = posix.join(rel, name);
-      const st = await lstat(a);
+      let st = await lstat(a);
+      if (st.isSymbolicLink()) st = await stat(a);
       if (st.isDirectory()) {
         out.push({ path: r, type: 'dir', mode: DIR_MODE });
-        await walk(a, r);
-      } else if (st.isSymbolicLink()) {
-        out.push({ path: r, type: 'symlink', linkname: await readlink(a), mode: 0o777 });
+        await walk(a, r, depth + 1);
       } else if (st.isFile()) {
         out.push({
           path: r,

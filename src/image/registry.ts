@@ -272,10 +272,9 @@ export class RegistryClient {
             reauthed = true;
             continue;
           }
-          if (
-            ch?.scheme === 'bearer' &&
-            (ch.params['error'] === 'insufficient_scope' || hasCredentials(this.creds))
-          ) {
+          // A token was granted yet refused: the credentials work but lack the access (anonymous
+          // requests get the "requires credentials" error instead).
+          if (ch?.scheme === 'bearer' && hasCredentials(this.creds)) {
             throw permissionError(this.registry, spec.repository, spec.access, detail);
           }
           throw credentialsError(this.registry, spec.repository, this.creds);
