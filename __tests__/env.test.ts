@@ -664,6 +664,31 @@ describe('Docker engine', () => {
     expect(res.stdout.trim()).toBe('logits 1x2');
   });
 
+  it('pulls from the bearer-token registry too, as the read-only user', async () => {
+    const tokenReg = await startRegistry({ auth: 'token' });
+    try {
+      const pushed = await pushBaseImage(tokenReg, 'base/node', 'v1');
+      const ro = tokenReg.readOnly;
+      const login = await engine.docker(
+        ['login', tokenReg.host, '--username', ro.username, '--password-stdin'],
+        {
+          input: ro.password,
+        },
+      );
+      expect(login).toMatchObject({ code: 0 });
+      const pull = await engine.docker(['pull', pushed.ref]);
+      expect({ code: pull.code, stderr: pull.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(pull.stdout).toContain(`Digest: ${pushed.digest}`);
+      expect(tokenReg.tokenService!.issued()).toContainEqual({
+        username: ro.username,
+        scopes: ['repository:base/node:pull'],
+        granted: ['repository:base/node:pull'],
+      });
+    } finally {
+      await tokenReg.stop();
+    }
+  });
+
   it('does not pull without credentials (the registry requires them)', async () => {
     await engine.docker(['logout', reg.host]);
     await engine.docker(['rmi', ref]);
