@@ -21,6 +21,7 @@ import {
   type BuildOptions,
   type BuiltImage,
 } from '../../src/image/index.js';
+import { bufferBlobSource } from '../../src/image/registry.js';
 import { stageRuntime } from '../../src/runtime/index.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import {
@@ -420,6 +421,18 @@ describe('failures during upload', () => {
       `docker://${reg.host}/team/chunked:1`,
       `oci:${join(root.dir, 'chunked-copy')}:1`,
     ]);
+  });
+});
+
+describe('cross-repository mount', () => {
+  it('falls back to an upload when the source repository lacks the blob (registry answers 202)', async () => {
+    const client = new RegistryClient({ registry: proxy.host, credentials: creds(), logger: silentLogger });
+    const blob = bufferBlobSource(Buffer.from(`not in base/node ${Date.now()}`));
+    proxy.requests.length = 0;
+    expect(await client.pushBlob('team/mount-fallback', blob, 'base/node')).toBe('uploaded');
+    const mount = proxy.requests.find((r) => r.method === 'POST' && r.path.includes('mount='))!;
+    expect(mount.status).toBe(202);
+    expect(await client.hasBlob('team/mount-fallback', blob.digest)).toBe(true);
   });
 });
 
