@@ -36,6 +36,12 @@ interface Model extends FetchedModelInfo {
   modelFile: string;
 }
 
+/**
+ * onnxruntime 1.30 uploads telemetry over HTTPS unless told not to; a packaged model server must not
+ * phone home from users' clusters. `server-env: ORT_DISABLE_TELEMETRY=0` turns it back on.
+ */
+const RUNTIME_ENV = { ORT_DISABLE_TELEMETRY: '1' };
+
 /** Server settings that name the model: the same in the smoke-test process and in the image. */
 function modelEnv(model: FetchedModelInfo): Record<string, string> {
   return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: (model as Model).modelFile };
@@ -93,7 +99,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       return startServerProcess({
         runtimeDir,
         modelDir: model.dir,
-        env: { WORKERS: '1', ...env, ...modelEnv(model) },
+        env: { WORKERS: '1', ...RUNTIME_ENV, ...env, ...modelEnv(model) },
       });
     },
 
@@ -108,7 +114,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         modelVersion: req.model.version,
         modelSha256: req.model.sha256,
         modelSource: req.model.source,
-        env: { ...opts.serverEnv, ...modelEnv(req.model) },
+        env: { ...RUNTIME_ENV, ...opts.serverEnv, ...modelEnv(req.model) },
         port: opts.port,
         labels: req.labels,
         source: req.labels['org.opencontainers.image.source'],
