@@ -95,8 +95,16 @@ export async function request(
 export const postJson = (url: string, value: unknown, headers?: Record<string, string>): Promise<JsonReply> =>
   request(url, { body: JSON.stringify(value), headers });
 
-/** The value of a Prometheus sample (sum over series matching all the given label pairs). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+/**
+ * The value of a Prometheus sample (sum over series matching all the given label pairs); throws when no
+ * series matches, unless `missing` says what an absent series counts as.
+ */
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+  missing?: number,
+): number {
   let sum = 0;
   let found = false;
   for (const line of text.split('\n')) {
@@ -109,6 +117,7 @@ export function metricValue(text: string, name: string, labels: Record<string, s
       found = true;
     }
   }
+  if (!found && missing !== undefined) return missing;
   if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
   return sum;
 }

@@ -34100,7 +34100,7 @@ function unflatten(data, dims) {
 
 
 
-function buildApp({ config, service, metrics, health }) {
+function buildApp({ config, service, metrics, health, stopping }) {
     const app = fastify_default()({
         logger: {
             level: config.logLevel,
@@ -34134,6 +34134,9 @@ function buildApp({ config, service, metrics, health }) {
     });
     app.addHook('onSend', async (request, reply) => {
         reply.header('x-request-id', request.id);
+        // During shutdown, keep-alive connections would hold the listener open: close each after its reply.
+        if (stopping())
+            reply.header('connection', 'close');
     });
     app.addHook('onResponse', async (request, reply) => {
         const route = request.routeOptions.url ?? 'unmatched';
@@ -38494,6 +38497,7 @@ async function startServer(entryUrl) {
             service,
             metrics,
             health: { live: () => true, ready: () => serving && !stopping && pool.serving() > 0 },
+            stopping: () => stopping,
         });
         const log = app.log;
         pool.setLog({
@@ -38506,7 +38510,16 @@ async function startServer(entryUrl) {
             markStopping: () => {
                 stopping = true;
             },
-            closeHttp: () => app.close(),
+            closeHttp: async () => {
+                // Idle keep-alive connections would keep close() waiting: drop them as they go idle.
+                const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+                try {
+                    await app.close();
+                }
+                finally {
+                    clearInterval(sweep);
+                }
+            },
             drain: () => service.drain(),
             closeWorkers: async () => {
                 service.stop();

@@ -20,9 +20,11 @@ export interface AppDeps {
   service: InferenceService;
   metrics: Metrics;
   health: Health;
+  /** True once shutdown began: replies then close their connection. */
+  stopping(): boolean;
 }
 
-export function buildApp({ config, service, metrics, health }: AppDeps): FastifyInstance {
+export function buildApp({ config, service, metrics, health, stopping }: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -57,6 +59,8 @@ export function buildApp({ config, service, metrics, health }: AppDeps): Fastify
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // During shutdown, keep-alive connections would hold the listener open: close each after its reply.
+    if (stopping()) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -65,6 +65,7 @@ export async function startServer(entryUrl: URL): Promise<void> {
       service,
       metrics,
       health: { live: () => true, ready: () => serving && !stopping && pool.serving() > 0 },
+      stopping: () => stopping,
     });
     const log = app.log;
     pool.setLog({
@@ -77,7 +78,15 @@ export async function startServer(entryUrl: URL): Promise<void> {
       markStopping: () => {
         stopping = true;
       },
-      closeHttp: () => app.close(),
+      closeHttp: async () => {
+        // Idle keep-alive connections would keep close() waiting: drop them as they go idle.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
+      },
       drain: () => service.drain(),
       closeWorkers: async () => {
         service.stop();
