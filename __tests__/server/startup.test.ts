@@ -1,0 +1,135 @@
+/**
+ * Startup errors: the bundle exits with a non-zero code and prints exactly one stderr line that names the
+ * file (or setting) at fault and the fix.
+ */
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { makeTempDir, removeDir } from '../env/proc.js';
+import { fixtureModels, type FixtureModels } from '../fixtures/models.js';
+import { runToExit } from './helpers.js';
+
+let models: FixtureModels;
+let temp: string;
+
+beforeAll(async () => {
+  models = await fixtureModels();
+  temp = await makeTempDir('server-startup');
+});
+
+afterAll(async () => {
+  await removeDir(temp);
+});
+
+/** A copy of a model dir with some files added or replaced. */
+async function variant(name: string, from: string, files: Record<string, string>): Promise<string> {
+  const dir = join(temp, name);
+  await cp(from, dir, { recursive: true });
+  for (const [file, content] of Object.entries(files)) await writeFile(join(dir, file), content);
+  return dir;
+}
+
+async function expectStartupError(
+  dir: string,
+  env: Record<string, string>,
+  ...patterns: RegExp[]
+): Promise<string> {
+  const { code, stderr } = await runToExit(dir, env);
+  expect(code).not.toBe(0);
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  const line = lines[0] as string;
+  expect(line).toMatch(/^startup error: .+; fix: .+/);
+  for (const p of patterns) expect(line).toMatch(p);
+  return line;
+}
+
+describe('startup errors', () => {
+  it('no .onnx file', async () => {
+    await expectStartupError(models.broken.empty, {}, /contains no \.onnx file/, /MODEL_FILE/);
+  });
+
+  it('several .onnx files', async () => {
+    await expectStartupError(
+      models.broken.twoModels,
+      {},
+      /several \.onnx files \(.+\.onnx, .+\.onnx\)/,
+      /MODEL_FILE/,
+    );
+  });
+
+  it('truncated ONNX file', async () => {
+    await expectStartupError(
+      models.broken.truncated,
+      {},
+      new RegExp(`${join(models.broken.truncated, 'model.onnx')} could not be loaded`),
+      /valid ONNX model/,
+    );
+  });
+
+  it('a file that is not ONNX', async () => {
+    await expectStartupError(models.broken.notOnnx, {}, /model\.onnx could not be loaded by onnxruntime/);
+  });
+
+  it('MODEL_DIR that does not exist, MODEL_FILE that does not exist', async () => {
+    await expectStartupError(join(temp, 'nowhere'), {}, /MODEL_DIR .*nowhere does not exist/);
+    await expectStartupError(
+      models.tensor,
+      { MODEL_FILE: 'other.onnx' },
+      /MODEL_FILE .*other\.onnx does not exist/,
+    );
+  });
+
+  it('a text model whose inputs text cannot feed', async () => {
+    // The tensor model (float_input [batch, 4]) with a tokenizer next to it.
+    const dir = await variant('tensor-with-tokenizer', models.tensor, {});
+    await cp(join(models.sentiment, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    await expectStartupError(
+      dir,
+      {},
+      /input 'float_input'/,
+      /remove tokenizer\.json to serve it as a tensor model/,
+    );
+  });
+
+  it('tokenizer.json or config.json that is not JSON', async () => {
+    const tok = await variant('bad-tokenizer', models.sentiment, { 'tokenizer.json': '{"model": ' });
+    await expectStartupError(tok, {}, /tokenizer\.json is not valid JSON/);
+    const cfg = await variant('bad-config', models.sentiment, { 'config.json': 'id2label: 0' });
+    await expectStartupError(cfg, {}, /config\.json is not valid JSON/);
+  });
+
+  it.each([
+    ['PORT', 'http'],
+    ['WORKERS', '0'],
+    ['MAX_BATCH_SIZE', '-1'],
+    ['REQUEST_TIMEOUT_MS', '1.5'],
+    ['LOG_LEVEL', 'loud'],
+    ['MODEL_NAME', 'my model'],
+  ])('invalid %s=%s', async (name, value) => {
+    await expectStartupError(models.tensor, { [name]: value }, new RegExp(`^startup error: ${name}=`));
+  });
+
+  it('a port already in use', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      await expectStartupError(
+        models.tensor,
+        { PORT: String(port) },
+        new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`),
+      );
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('an unreadable model directory entry is reported, not crashed on', async () => {
+    const dir = join(temp, 'dir-named-onnx');
+    await mkdir(join(dir, 'model.onnx'), { recursive: true });
+    await expectStartupError(dir, {}, /model\.onnx/);
+  });
+});
