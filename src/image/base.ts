@@ -21,7 +21,6 @@ import {
   platformKey,
   type Descriptor,
   type Family,
-  type ImageIndex,
   type Manifest,
   type ParsedManifest,
   type Platform,
@@ -277,5 +276,3 @@ export function selectPlatforms(base: BaseImage, requested: string[]): BasePlatf
     return found;
   });
 }
-
-export type { ImageIndex };

@@ -82,17 +82,6 @@ export interface BlobSource {
   open(start?: number, end?: number): Readable;
 }
 
-export function fileBlobSource(path: string, digest: string, size: number): BlobSource {
-  return {
-    digest,
-    size,
-    open: (start = 0, end = size) =>
-      end > start
-        ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 })
-        : Readable.from([]),
-  };
-}
-
 /** A file that may not exist yet: `locate` runs (once) when the bytes are first needed. */
 export function lazyBlobSource(locate: () => Promise<string>, digest: string, size: number): BlobSource {
   let path: Promise<string> | undefined;
