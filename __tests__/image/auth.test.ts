@@ -78,3 +78,44 @@ describe('GHCR permission errors', () => {
     expect(tokenReq.auth).toBe(`Basic ${Buffer.from('octo:ghs_secret').toString('base64')}`);
   });
 });
+
+describe('scheme discovery', () => {
+  it('a registry that answers /v2/ anonymously but protects repositories gets Basic credentials on retry', async () => {
+    const seen: { url: string; auth?: string }[] = [];
+    const expected = `Basic ${Buffer.from('u:p').toString('base64')}`;
+    const f: typeof fetch = async (input, init) => {
+      const auth = new Headers(init?.headers).get('authorization') ?? undefined;
+      seen.push({ url: String(input), ...(auth && { auth }) });
+      if (String(input).endsWith('/v2/')) return new Response('{}', { status: 200 });
+      if (auth !== expected)
+        return new Response('{}', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      return new Response(null, { status: 404 });
+    };
+    const client = new RegistryClient({
+      registry: 'registry.example',
+      credentials: { username: 'u', password: 'p' },
+      fetch: f,
+      logger: silentLogger,
+    });
+    expect(await client.hasBlob('a/b', `sha256:${'0'.repeat(64)}`)).toBe(false);
+    expect(seen.map((s) => s.auth)).toEqual([undefined, undefined, expected]);
+    expect(seen[1]!.url).toBe(`https://registry.example/v2/a/b/blobs/sha256:${'0'.repeat(64)}`);
+  });
+
+  it('wrong Basic credentials are the named error, not retried forever', async () => {
+    let calls = 0;
+    const f: typeof fetch = async () => {
+      calls++;
+      return new Response('{}', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+    };
+    const client = new RegistryClient({
+      registry: 'registry.example',
+      credentials: { username: 'u', password: 'bad' },
+      fetch: f,
+      logger: silentLogger,
+    });
+    const err = await client.hasBlob('a/b', `sha256:${'0'.repeat(64)}`).catch((e: unknown) => e);
+    expect(String(err)).toContain("Registry credentials rejected by registry.example for a/b (user 'u')");
+    expect(calls).toBe(2); // the /v2/ ping, then one request with the credentials
+  });
+});

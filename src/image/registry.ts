@@ -252,14 +252,13 @@ export class RegistryClient {
           const detail = await errorDetail(res);
           const ch = parseChallenge(res.headers.get('www-authenticate'));
           if (ch) this.challenge = ch;
-          if (!reauthed && ch?.scheme === 'bearer' && !auth?.startsWith('Bearer ')) {
-            reauthed = true; // first sight of a Bearer challenge: get a token and retry
-            continue;
-          }
-          if (!reauthed && ch?.scheme === 'bearer') {
-            this.tokens.invalidate(this.scopes(spec));
+          // Once per request: adopt the scheme the registry asks for (a registry may answer /v2/
+          // anonymously yet protect repositories), or refresh an expired or narrower token.
+          if (!reauthed && ch && !(ch.scheme === 'basic' && auth?.startsWith('Basic '))) {
             reauthed = true;
-            continue;
+            if (ch.scheme === 'bearer' && auth?.startsWith('Bearer '))
+              this.tokens.invalidate(this.scopes(spec));
+            if (ch.scheme === 'bearer' || hasCredentials(this.creds)) continue;
           }
           // A token was granted yet refused: the credentials work but lack the access (anonymous
           // requests get the "requires credentials" error instead).
