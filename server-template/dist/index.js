@@ -34790,12 +34790,16 @@ class Batcher {
     pump() {
         this.cancelTimer?.();
         this.cancelTimer = undefined;
+        let spreading = false;
         while (this.queue.length > 0 && this.sink.idle() > 0) {
             const oldest = this.queue[0];
             const sameKey = this.queue.filter((i) => i.key === oldest.key);
             const sameKeyRows = sameKey.reduce((n, i) => n + i.rows, 0);
             const waited = this.opts.now() - oldest.enqueuedAt;
-            if (this.sink.busy() > 0 && waited < this.opts.maxDelayMs && sameKeyRows < this.opts.maxBatchRows) {
+            if (!spreading &&
+                this.sink.busy() > 0 &&
+                waited < this.opts.maxDelayMs &&
+                sameKeyRows < this.opts.maxBatchRows) {
                 // Another batch is running: wait (bounded) for companions instead of running a thin batch.
                 this.cancelTimer = this.opts.setTimer(() => this.pump(), this.opts.maxDelayMs - waited);
                 return;
@@ -34807,6 +34811,7 @@ class Batcher {
             this.queue = this.queue.filter((i) => !taken.has(i));
             this.rows -= batch.reduce((n, i) => n + i.rows, 0);
             this.sink.dispatch(batch);
+            spreading = true;
         }
     }
     /** The oldest item plus the items closest to its length, up to `target` rows. */

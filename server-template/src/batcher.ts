@@ -83,12 +83,18 @@ export class Batcher<T> {
   pump(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    let spreading = false;
     while (this.queue.length > 0 && this.sink.idle() > 0) {
       const oldest = this.queue[0] as Pending<T>;
       const sameKey = this.queue.filter((i) => i.key === oldest.key);
       const sameKeyRows = sameKey.reduce((n, i) => n + i.rows, 0);
       const waited = this.opts.now() - oldest.enqueuedAt;
-      if (this.sink.busy() > 0 && waited < this.opts.maxDelayMs && sameKeyRows < this.opts.maxBatchRows) {
+      if (
+        !spreading &&
+        this.sink.busy() > 0 &&
+        waited < this.opts.maxDelayMs &&
+        sameKeyRows < this.opts.maxBatchRows
+      ) {
         // Another batch is running: wait (bounded) for companions instead of running a thin batch.
         this.cancelTimer = this.opts.setTimer(() => this.pump(), this.opts.maxDelayMs - waited);
         return;
@@ -100,6 +106,7 @@ export class Batcher<T> {
       this.queue = this.queue.filter((i) => !taken.has(i));
       this.rows -= batch.reduce((n, i) => n + i.rows, 0);
       this.sink.dispatch(batch);
+      spreading = true;
     }
   }
 

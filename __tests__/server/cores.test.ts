@@ -1,0 +1,248 @@
+/**
+ * The server's pure cores in process: the batching scheduler (fake clock), settings validation, the text
+ * pipeline's truncation and padding over the example tokenizer, and the worker pool replacing a worker
+ * thread that dies.
+ */
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from '@jest/globals';
+import { Batcher, type Pending } from '../../server-template/src/batcher.js';
+import { parseConfig } from '../../server-template/src/config.js';
+import { readModelDir } from '../../server-template/src/model-dir.js';
+import { WorkerPool, type WorkerHandle } from '../../server-template/src/pool.js';
+import { planTextFeeds, TextPipeline } from '../../server-template/src/text.js';
+import type { TensorSpec } from '../../server-template/src/tensors.js';
+import { fixtureModels } from '../fixtures/models.js';
+
+function harness(opts: {
+  maxBatchRows?: number;
+  maxDelayMs?: number;
+  maxQueueRows?: number;
+  workers?: number;
+}) {
+  let now = 0;
+  let timer: { at: number; fn: () => void } | undefined;
+  let idle = opts.workers ?? 1;
+  let busy = 0;
+  const batches: Pending<string>[][] = [];
+  const batcher = new Batcher<string>(
+    {
+      maxBatchRows: opts.maxBatchRows ?? 4,
+      maxDelayMs: opts.maxDelayMs ?? 10,
+      maxQueueRows: opts.maxQueueRows ?? 100,
+      now: () => now,
+      setTimer: (fn, ms) => {
+        timer = { at: now + ms, fn };
+        return () => (timer = undefined);
+      },
+    },
+    {
+      idle: () => idle,
+      busy: () => busy,
+      dispatch: (b) => {
+        batches.push(b);
+        idle--;
+        busy++;
+      },
+    },
+  );
+  const item = (payload: string, length = 10, key = 'text', rows = 1) => ({ key, length, rows, payload });
+  return {
+    batcher,
+    batches,
+    item,
+    names: () => batches.map((b) => b.map((i) => i.payload)),
+    finish() {
+      idle++;
+      busy--;
+      batcher.pump();
+    },
+    advance(ms: number) {
+      now += ms;
+      if (timer && timer.at <= now) {
+        const t = timer;
+        timer = undefined;
+        t.fn();
+      }
+    },
+  };
+}
+
+describe('batcher', () => {
+  it('runs a lone request at once when a worker is idle (no added latency)', () => {
+    const h = harness({});
+    h.batcher.offer([h.item('a')]);
+    expect(h.names()).toEqual([['a']]);
+  });
+
+  it('gathers rows while a batch runs, then sends them together, up to the batch size', () => {
+    const h = harness({ maxBatchRows: 3 });
+    h.batcher.offer([h.item('a')]);
+    for (const p of ['b', 'c', 'd', 'e']) h.batcher.offer([h.item(p)]);
+    expect(h.names()).toEqual([['a']]);
+    h.finish();
+    expect(h.names()).toEqual([['a'], ['b', 'c', 'd']]);
+    h.finish();
+    expect(h.names()).toEqual([['a'], ['b', 'c', 'd'], ['e']]);
+  });
+
+  it('waits at most the delay for companions while another worker is busy', () => {
+    const h = harness({ workers: 2, maxDelayMs: 10, maxBatchRows: 8 });
+    h.batcher.offer([h.item('a')]);
+    h.batcher.offer([h.item('b')]);
+    expect(h.names()).toEqual([['a']]);
+    h.advance(4);
+    h.batcher.offer([h.item('c')]);
+    expect(h.names()).toEqual([['a']]);
+    h.advance(6);
+    expect(h.names()).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('groups similar lengths and never mixes keys', () => {
+    const h = harness({ maxBatchRows: 2 });
+    h.batcher.offer([h.item('busy')]);
+    h.batcher.offer([h.item('short', 5), h.item('long', 200), h.item('short2', 6), h.item('other', 5, 'k2')]);
+    h.finish();
+    h.finish();
+    h.finish();
+    expect(h.names()).toEqual([['busy'], ['short', 'short2'], ['long'], ['other']]);
+  });
+
+  it('refuses a request that does not fit the queue, all or nothing, and forgets removed rows', () => {
+    const h = harness({ maxQueueRows: 3 });
+    h.batcher.offer([h.item('running')]);
+    const queued = h.batcher.offer([h.item('a'), h.item('b')]);
+    expect(queued).toHaveLength(2);
+    expect(h.batcher.offer([h.item('c'), h.item('d')])).toBeUndefined();
+    expect(h.batcher.queuedRows).toBe(2);
+    expect(h.batcher.remove(queued ?? [])).toBe(2);
+    expect(h.batcher.queuedRows).toBe(0);
+    h.finish();
+    expect(h.names()).toEqual([['running']]);
+  });
+
+  it('spreads queued rows over several idle workers', () => {
+    const h = harness({ workers: 2, maxBatchRows: 8 });
+    h.batcher.offer([h.item('a'), h.item('b'), h.item('c'), h.item('d')]);
+    expect(h.names()).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+  });
+});
+
+describe('settings', () => {
+  it('defaults fill the cores with single-threaded workers', () => {
+    const c = parseConfig({}, 4);
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      workers: 4,
+      intraOpThreads: 1,
+      modelVersion: '1',
+    });
+    expect(parseConfig({ WORKERS: '2' }, 4)).toMatchObject({ workers: 2, intraOpThreads: 2 });
+    expect(parseConfig({ INTRA_OP_THREADS: '2' }, 4)).toMatchObject({ workers: 2, intraOpThreads: 2 });
+  });
+
+  it('names the variable and the fix for a bad value', () => {
+    expect(() => parseConfig({ MAX_QUEUE: 'lots' }, 2)).toThrow(
+      'MAX_QUEUE="lots" is invalid; fix: set MAX_QUEUE to an integer >= 1',
+    );
+    expect(() => parseConfig({ PORT: '70000' }, 2)).toThrow(/PORT to an integer between 0 and 65535/);
+  });
+});
+
+describe('text pipeline', () => {
+  const ids = (name: string): TensorSpec => ({ name, type: 'int64', shape: [-1, -1], dimNames: ['b', 's'] });
+
+  it('truncates to the maximum length and keeps the closing special token', async () => {
+    const files = await readModelDir((await fixtureModels()).sentiment, undefined);
+    const text = new TextPipeline(
+      files,
+      planTextFeeds([ids('input_ids'), ids('attention_mask')], 'm.onnx'),
+      8,
+    );
+    const long = text.encode('I love this and I love that and I love everything about it');
+    expect(long.truncated).toBe(true);
+    expect(long.ids).toHaveLength(8);
+    expect(long.ids[0]).toBe(0); // <s>
+    expect(long.ids[7]).toBe(2); // </s>
+    const short = text.encode('I love this');
+    expect(short.truncated).toBe(false);
+    expect(long.ids.slice(0, short.ids.length - 1)).toEqual(short.ids.slice(0, -1));
+  });
+
+  it('pads a batch with the pad id and attention mask 0', async () => {
+    const files = await readModelDir((await fixtureModels()).sentiment, undefined);
+    const text = new TextPipeline(
+      files,
+      planTextFeeds([ids('input_ids'), ids('attention_mask')], 'm.onnx'),
+      512,
+    );
+    const feeds = text.feeds([text.encode('I love this'), text.encode('Bad')]);
+    const width = feeds.input_ids?.dims[1] as number;
+    expect(feeds.input_ids?.dims).toEqual([2, width]);
+    const row2 = Array.from(feeds.input_ids?.data as BigInt64Array).slice(width);
+    const mask2 = Array.from(feeds.attention_mask?.data as BigInt64Array).slice(width);
+    const used = text.encode('Bad').ids.length;
+    expect(row2.slice(used).every((v) => v === 1n)).toBe(true); // <pad> = 1
+    expect(mask2).toEqual([...new Array(used).fill(1n), ...new Array(width - used).fill(0n)]);
+  });
+
+  it('feeds a single integer input of any name; without a mask only equal lengths may batch', () => {
+    const plan = planTextFeeds([ids('input')], 'm.onnx');
+    expect(plan.inputs.map((p) => p.role)).toEqual(['ids']);
+    expect(plan.needsEqualLengths).toBe(true);
+    expect(() => planTextFeeds([ids('input_ids'), ids('pixel_values')], 'm.onnx')).toThrow(
+      /input 'pixel_values' that text cannot feed/,
+    );
+  });
+});
+
+describe('worker pool', () => {
+  // A stand-in inference worker (real worker thread): loads instantly, echoes its feeds, and exits
+  // abruptly when asked to, like a native crash would.
+  const WORKER = `
+    const { parentPort } = require('node:worker_threads');
+    parentPort.postMessage({ type: 'loaded', inputs: [], outputs: [], loadSeconds: 0.01 });
+    parentPort.on('message', (msg) => {
+      if (msg.feeds.crash) process.exit(3);
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs: msg.feeds, inferenceMs: 1 });
+    });
+  `;
+  const feed = (v: number) => ({ x: { type: 'float32' as const, dims: [1], data: new Float32Array([v]) } });
+
+  it('replaces a worker that dies: its batch fails, the new worker warms up and serves', async () => {
+    let spawned = 0;
+    let restarts = 0;
+    const errors: string[] = [];
+    let freed = 0;
+    const pool = new WorkerPool({
+      size: 1,
+      spawn: () => {
+        spawned++;
+        return new Worker(WORKER, { eval: true }) as unknown as WorkerHandle;
+      },
+      log: { info: () => {}, error: (_o, msg) => errors.push(msg) },
+      onFree: () => freed++,
+      onRestart: () => restarts++,
+      onnxPath: 'model.onnx',
+    });
+    await pool.start();
+    await pool.warmup(feed(0));
+    expect(pool.idle()).toBe(1);
+    const ok = await pool.run(feed(7));
+    expect(Array.from(ok.outputs.x?.data as Float32Array)).toEqual([7]);
+
+    await expect(pool.run({ crash: feed(1).x })).rejects.toThrow(/worker stopped/);
+    expect(restarts).toBe(1);
+    expect(errors).toContain('inference worker died; starting a replacement');
+    const freedBefore = freed;
+    for (let i = 0; i < 200 && pool.idle() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(spawned).toBe(2);
+    expect(freed).toBeGreaterThan(freedBefore);
+    const again = await pool.run(feed(9));
+    expect(Array.from(again.outputs.x?.data as Float32Array)).toEqual([9]);
+    await pool.close();
+  });
+});
