@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,11 +180,25 @@ async function lockIntegrity(repoRoot: string, name: string, version: string): P
   }
 }
 
+/**
+ * Places `files` of `src` under `dest`: hard links when both are on one filesystem (staging 70 MB of
+ * onnxruntime binaries then costs nothing; nothing ever writes to staged files), else copies.
+ */
 async function copyTree(src: string, dest: string, files: string[]): Promise<void> {
+  let canLink = true;
   for (const f of files) {
+    const from = join(src, ...f.split('/'));
     const out = join(dest, ...f.split('/'));
     await mkdir(dirname(out), { recursive: true });
-    await copyFile(join(src, ...f.split('/')), out);
+    if (canLink) {
+      try {
+        await link(from, out);
+        continue;
+      } catch {
+        canLink = false; // EXDEV, EPERM, ...: copy from now on
+      }
+    }
+    await copyFile(from, out);
   }
 }
 
