@@ -142,7 +142,10 @@ export class RegistryClient {
     this.f = opts.fetch ?? fetch;
     this.logger = opts.logger;
     this.creds = opts.credentials;
-    if (hasCredentials(this.creds)) this.logger.secret(this.creds.password);
+    if (hasCredentials(this.creds)) {
+      this.logger.secret(this.creds.password);
+      this.logger.secret(basicHeader(this.creds).slice('Basic '.length));
+    }
     this.tokens = new TokenCache({
       registry: opts.registry,
       credentials: opts.credentials,
