@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       `model: ${(modelBytes / 1e6).toFixed(1)} MB; base ${base}; ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}`,
     );
 
+    const serverDir = await snapshotServer(join(ROOT, '.cache', 'bench-package'));
     const dockerRun = async (args: string[]): Promise<string> => {
       const r = await docker.docker(args, { timeoutMs: 600_000 });
       if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr}`);
@@ -76,7 +77,8 @@ async function main(): Promise<void> {
       proxy.reset();
       const t0 = performance.now();
       const runtime: Record<string, string> = {};
-      for (const p of PLATFORMS) runtime[p] = (await stageRuntime(p, { logger: silentLogger, cacheDir })).dir;
+      for (const p of PLATFORMS)
+        runtime[p] = (await stageRuntime(p, { logger: silentLogger, cacheDir, serverDir })).dir;
       const img = await buildImage({
         base,
         platforms: PLATFORMS,
@@ -220,6 +222,23 @@ async function main(): Promise<void> {
     await docker.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * A private copy of the server bundle (server-template/{dist,package.json}) under .cache, so a bundle
+ * rebuild in the working tree during the run cannot pull files away; node_modules is still found above.
+ */
+async function snapshotServer(dest: string): Promise<string> {
+  const { existsSync } = await import('node:fs');
+  for (let i = 0; !existsSync(join(ROOT, 'server-template', 'dist', 'index.js')); i++) {
+    if (i > 120) throw new Error('server-template/dist/index.js is missing: run npm run bundle -- server');
+    await new Promise((r) => setTimeout(r, 1000)); // being rebuilt right now
+  }
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(join(dest, 'server-template'), { recursive: true });
+  await cp(join(ROOT, 'server-template', 'dist'), join(dest, 'server-template', 'dist'), { recursive: true });
+  await cp(join(ROOT, 'server-template', 'package.json'), join(dest, 'server-template', 'package.json'));
+  return join(dest, 'server-template', 'dist');
 }
 
 function round(x: number, digits = 2): number {
