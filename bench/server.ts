@@ -278,7 +278,15 @@ async function main(): Promise<void> {
     model: 'benchTransformer() defaults: 4 layers x 256 hidden x 4 heads, RoBERTa-style IO',
     corpus: { texts: texts.length, words: '4-19 (70%) or 20-59 (30%)', textsPerRequest: 1 },
     settings: { rounds: ROUNDS, secondsPerRun: SECONDS, rawSecondsPerConfig: RAW_SECONDS },
-    ourServer: 'server-template/dist/index.js with default settings (WORKERS x INTRA_OP_THREADS = cores)',
+    ourServer: {
+      bundle: 'server-template/dist/index.js',
+      // Settings passed through from the bench's environment; unset ones take the server's defaults.
+      env: Object.fromEntries(
+        ['WORKERS', 'INTRA_OP_THREADS', 'MAX_BATCH_SIZE', 'MAX_BATCH_DELAY_MS', 'MAX_BATCH_PADDING']
+          .filter((k) => process.env[k] !== undefined)
+          .map((k) => [k, process.env[k]]),
+      ),
+    },
     raw,
     limit,
     rawBatch1,

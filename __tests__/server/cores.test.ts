@@ -29,6 +29,7 @@ function harness(opts: {
       maxBatchRows: opts.maxBatchRows ?? 4,
       maxDelayMs: opts.maxDelayMs ?? 10,
       maxQueueRows: opts.maxQueueRows ?? 100,
+      maxPaddingFraction: 0.2,
       now: () => now,
       setTimer: (fn, ms) => {
         timer = { at: now + ms, fn };
@@ -105,6 +106,15 @@ describe('batcher', () => {
     h.finish();
     h.finish();
     expect(h.names()).toEqual([['busy'], ['short', 'short2'], ['long'], ['other']]);
+  });
+
+  it('keeps padding under the bound: very different lengths run in separate batches', () => {
+    const h = harness({ maxBatchRows: 8 });
+    h.batcher.offer([h.item('busy')]);
+    h.batcher.offer([h.item('a', 10), h.item('b', 60), h.item('c', 9), h.item('d', 11), h.item('e', 55)]);
+    h.finish();
+    h.finish();
+    expect(h.names()).toEqual([['busy'], ['a', 'c', 'd'], ['b', 'e']]);
   });
 
   it('refuses a request that does not fit the queue, all or nothing, and forgets removed rows', () => {

@@ -34231,6 +34231,11 @@ const SETTINGS = [
         description: 'How long a batch may wait for more rows while another batch is running.',
     },
     {
+        env: 'MAX_BATCH_PADDING',
+        default: '0.2',
+        description: 'Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches.',
+    },
+    {
         env: 'MAX_QUEUE',
         default: '1024',
         description: 'Most rows waiting for a worker; beyond it requests get 503 with Retry-After.',
@@ -34277,6 +34282,16 @@ function intSetting(env, name, def, min, max = Number.MAX_SAFE_INTEGER) {
     }
     return Number(text);
 }
+function fractionSetting(env, name, def) {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '')
+        return def;
+    const value = Number(raw.trim());
+    if (!/^(0|1|0?\.\d+|1\.0*)$/.test(raw.trim()) || value < 0 || value > 1) {
+        throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; fix: set ${name} to a number from 0 to 1`);
+    }
+    return value;
+}
 function optionalInt(env, name, min) {
     const raw = env[name];
     if (raw === undefined || raw.trim() === '')
@@ -34316,6 +34331,7 @@ function parseConfig(env, cores) {
         intraOpThreads,
         maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
         maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
+        maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
         maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
         requestTimeoutMs: intSetting(env, 'REQUEST_TIMEOUT_MS', 30_000, 1),
         maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),
@@ -34814,18 +34830,29 @@ class Batcher {
             spreading = true;
         }
     }
-    /** The oldest item plus the items closest to its length, up to `target` rows. */
+    /** The oldest item plus the items closest to its length, up to `target` rows and the padding bound. */
     pick(oldest, sameKey, target) {
         const order = sameKey
             .map((item, index) => ({ item, index, distance: Math.abs(item.length - oldest.length) }))
             .sort((a, b) => a.distance - b.distance || a.index - b.index);
         const batch = [];
         let rows = 0;
+        let tokens = 0;
+        let longest = 0;
         for (const { item } of order) {
-            if (batch.length > 0 && rows + item.rows > target)
-                continue;
+            if (batch.length > 0) {
+                if (rows + item.rows > target)
+                    continue;
+                const newLongest = Math.max(longest, item.length);
+                const padded = (rows + item.rows) * newLongest;
+                const waste = padded === 0 ? 0 : 1 - (tokens + item.length * item.rows) / padded;
+                if (waste > this.opts.maxPaddingFraction)
+                    continue;
+            }
             batch.push(item);
             rows += item.rows;
+            tokens += item.length * item.rows;
+            longest = Math.max(longest, item.length);
             if (rows >= target)
                 break;
         }
@@ -34918,6 +34945,7 @@ class InferenceService {
         this.batcher = new Batcher({
             maxBatchRows: config.maxBatchSize,
             maxDelayMs: config.maxBatchDelayMs,
+            maxPaddingFraction: config.maxPaddingFraction,
             maxQueueRows: config.maxQueue,
             now: this.now,
             setTimer: (fn, ms) => {

@@ -24,6 +24,12 @@ export interface BatcherOptions {
   maxDelayMs: number;
   /** Rows the queue may hold; offers beyond it are refused. */
   maxQueueRows: number;
+  /**
+   * Largest share of a batch's (rows x longest length) that may be padding. On CPU, padding is paid in
+   * full (a 60-token text makes every row of its batch cost 60 tokens), so mixed lengths batch only
+   * when this bound holds.
+   */
+  maxPaddingFraction: number;
   now(): number;
   /** Schedules fn after ms; returns a cancel function. */
   setTimer(fn: () => void, ms: number): () => void;
@@ -110,17 +116,27 @@ export class Batcher<T> {
     }
   }
 
-  /** The oldest item plus the items closest to its length, up to `target` rows. */
+  /** The oldest item plus the items closest to its length, up to `target` rows and the padding bound. */
   private pick(oldest: Pending<T>, sameKey: Pending<T>[], target: number): Pending<T>[] {
     const order = sameKey
       .map((item, index) => ({ item, index, distance: Math.abs(item.length - oldest.length) }))
       .sort((a, b) => a.distance - b.distance || a.index - b.index);
     const batch: Pending<T>[] = [];
     let rows = 0;
+    let tokens = 0;
+    let longest = 0;
     for (const { item } of order) {
-      if (batch.length > 0 && rows + item.rows > target) continue;
+      if (batch.length > 0) {
+        if (rows + item.rows > target) continue;
+        const newLongest = Math.max(longest, item.length);
+        const padded = (rows + item.rows) * newLongest;
+        const waste = padded === 0 ? 0 : 1 - (tokens + item.length * item.rows) / padded;
+        if (waste > this.opts.maxPaddingFraction) continue;
+      }
       batch.push(item);
       rows += item.rows;
+      tokens += item.length * item.rows;
+      longest = Math.max(longest, item.length);
       if (rows >= target) break;
     }
     return batch;

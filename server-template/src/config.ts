@@ -20,6 +20,7 @@ export interface Config {
   intraOpThreads: number;
   maxBatchSize: number;
   maxBatchDelayMs: number;
+  maxPaddingFraction: number;
   maxQueue: number;
   requestTimeoutMs: number;
   maxBodyBytes: number;
@@ -68,6 +69,12 @@ export const SETTINGS: readonly Setting[] = [
     env: 'MAX_BATCH_DELAY_MS',
     default: '2',
     description: 'How long a batch may wait for more rows while another batch is running.',
+  },
+  {
+    env: 'MAX_BATCH_PADDING',
+    default: '0.2',
+    description:
+      'Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches.',
   },
   {
     env: 'MAX_QUEUE',
@@ -122,6 +129,18 @@ function intSetting(env: Env, name: string, def: number, min: number, max = Numb
   return Number(text);
 }
 
+function fractionSetting(env: Env, name: string, def: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const value = Number(raw.trim());
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(raw.trim()) || value < 0 || value > 1) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid; fix: set ${name} to a number from 0 to 1`,
+    );
+  }
+  return value;
+}
+
 function optionalInt(env: Env, name: string, min: number): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
@@ -170,6 +189,7 @@ export function parseConfig(env: Env, cores: number): Config {
     intraOpThreads,
     maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
     maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
+    maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
     maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
     requestTimeoutMs: intSetting(env, 'REQUEST_TIMEOUT_MS', 30_000, 1),
     maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),

@@ -92,6 +92,7 @@ export class InferenceService {
       {
         maxBatchRows: config.maxBatchSize,
         maxDelayMs: config.maxBatchDelayMs,
+        maxPaddingFraction: config.maxPaddingFraction,
         maxQueueRows: config.maxQueue,
         now: this.now,
         setTimer: (fn, ms) => {
