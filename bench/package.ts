@@ -111,6 +111,7 @@ async function main(): Promise<void> {
       const staged = await stageRuntime('linux/amd64', {
         logger: silentLogger,
         cacheDir: join(ctx, '.cache'),
+        serverDir,
       });
       await cp(staged.dir, join(ctx, 'server'), { recursive: true });
       await cp(models[version], join(ctx, 'model'), { recursive: true });
