@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from '@jest/globals';
 import { Batcher, type Pending } from '../../server-template/src/batcher.js';
+import { Classifier } from '../../server-template/src/classify.js';
 import { parseConfig } from '../../server-template/src/config.js';
 import { readModelDir } from '../../server-template/src/model-dir.js';
 import { WorkerPool, type WorkerHandle } from '../../server-template/src/pool.js';
@@ -206,6 +207,33 @@ describe('text pipeline', () => {
     expect(() => planTextFeeds([ids('input_ids'), ids('pixel_values')], 'm.onnx')).toThrow(
       /input 'pixel_values' that text cannot feed/,
     );
+  });
+});
+
+describe('classifier', () => {
+  it('softmax over classes with id2label; class 1 of two is positive', () => {
+    const c = new Classifier({ id2label: { '0': 'NEGATIVE', '1': 'POSITIVE' } }, 2);
+    const r = c.classify([0, Math.log(3)]);
+    expect(r.top).toEqual({ label: 'POSITIVE', score: expect.closeTo(0.75, 6) });
+    expect(r.positive).toBe(true);
+    expect(r.scores[0]?.score).toBeCloseTo(0.25, 6);
+  });
+
+  it('sigmoid per class for multi-label models and single-logit models; LABEL_i by default', () => {
+    const multi = new Classifier({ problem_type: 'multi_label_classification' }, 3);
+    const r = multi.classify([0, 2, -2]);
+    expect(r.scores.map((s) => s.label)).toEqual(['LABEL_0', 'LABEL_1', 'LABEL_2']);
+    expect(r.scores.map((s) => s.score)).toEqual([0.5, 1 / (1 + Math.exp(-2)), 1 / (1 + Math.exp(2))]);
+    expect(r.positive).toBeUndefined();
+    const one = new Classifier({}, 1);
+    expect(one.classify([-1]).positive).toBe(false);
+    expect(one.classify([1]).top.score).toBeCloseTo(1 / (1 + Math.exp(-1)), 6);
+  });
+
+  it('a label named positive decides "positive" whatever its index', () => {
+    const c = new Classifier({ id2label: { '0': 'positive', '1': 'neutral', '2': 'negative' } }, 3);
+    expect(c.classify([3, 0, 0]).positive).toBe(true);
+    expect(c.classify([0, 3, 0]).positive).toBe(false);
   });
 });
 

@@ -388,6 +388,16 @@ describe('service endpoints', () => {
     expect(t.example).toContain('/v2/models/tensor/infer');
   });
 
+  it('logs one JSON line per request with its request id, and never the request body', async () => {
+    const secret = 'my password is hunter2-do-not-log';
+    await postJson(`${sentiment.url}/predict`, [secret], { 'x-request-id': 'log-check-1' });
+    await new Promise((r) => setTimeout(r, 200));
+    const out = sentiment.service.output();
+    expect(out).not.toContain('hunter2');
+    const line = out.split('\n').find((l) => l.includes('"requestId":"log-check-1"'));
+    expect(JSON.parse(line as string)).toMatchObject({ route: '/predict', status: 200, msg: 'request' });
+  });
+
   it('GET /openapi.json documents every route', async () => {
     const doc = (await request(`${tensor.url}/openapi.json`)).body as { openapi: string; paths: object };
     expect(doc.openapi).toBe('3.1.0');
