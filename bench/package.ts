@@ -78,9 +78,13 @@ async function main(): Promise<void> {
       const cacheDir = fresh ? join(dir, 'cache') : join(work, 'ours-cache');
       proxy.reset();
       const t0 = performance.now();
+      // BENCH_DEBUG=1 prints our log lines with their time since the start of the run.
+      const at = (m: string): void => console.log(`  ${((performance.now() - t0) / 1000).toFixed(2)} s ${m}`);
+      const logger = process.env['BENCH_DEBUG']
+        ? { info: at, warning: at, debug: at, secret: () => undefined }
+        : silentLogger;
       const runtime: Record<string, string> = {};
-      for (const p of PLATFORMS)
-        runtime[p] = (await stageRuntime(p, { logger: silentLogger, cacheDir, serverDir })).dir;
+      for (const p of PLATFORMS) runtime[p] = (await stageRuntime(p, { logger, cacheDir, serverDir })).dir;
       const img = await buildImage({
         base,
         platforms: PLATFORMS,
@@ -94,11 +98,13 @@ async function main(): Promise<void> {
         port: 8080,
         labels: {},
         pushRegistry: host,
-        logger: silentLogger,
+        // as the pipeline does: the target's tags may hold layers we would otherwise compress again
+        reuseLayersFrom: [`${host}/${repo}:latest`],
+        logger,
         workDir: join(dir, 'work'),
       });
-      const res = await pushImage(img, parseImageReference(`${host}/${repo}`), [version], {
-        logger: silentLogger,
+      const res = await pushImage(img, parseImageReference(`${host}/${repo}`), [version, 'latest'], {
+        logger,
       });
       const seconds = (performance.now() - t0) / 1000;
       await rm(dir, { recursive: true, force: true });
