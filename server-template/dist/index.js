@@ -35117,7 +35117,7 @@ class InferenceService {
         }
     }
     dispatch(batch) {
-        const { metrics, pool, text } = this.deps;
+        const { metrics, pool } = this.deps;
         const start = this.now();
         let totalRows = 0;
         for (const item of batch) {
@@ -35126,17 +35126,15 @@ class InferenceService {
         }
         metrics.batchSize.observe(totalRows);
         metrics.queueDepth.set(this.batcher.queuedRows);
-        const live = batch.map((b) => b.payload);
         let feeds;
-        if (live[0]?.work.kind === 'text') {
-            feeds = text.feeds(live.map((r) => r.work.enc));
+        try {
+            feeds = this.batchFeeds(batch.map((b) => b.payload));
         }
-        else {
-            const names = Object.keys((live[0]?.work).feeds);
-            feeds = Object.fromEntries(names.map((n) => [
-                n,
-                concatRows(live.map((r) => r.work.feeds[n])),
-            ]));
+        catch (err) {
+            // Never leave a dispatched row unanswered: its request would wait for the timeout.
+            for (const item of batch)
+                item.payload.reject(err);
+            return;
         }
         pool.run(feeds).then((result) => {
             metrics.inference.observe(result.inferenceMs / 1000);
@@ -35158,6 +35156,18 @@ class InferenceService {
             for (const item of batch)
                 item.payload.reject(err);
         });
+    }
+    /** Pads texts, or stacks tensors along the batch dimension, into one set of feeds. */
+    batchFeeds(live) {
+        const first = live[0]?.work;
+        if (first?.kind === 'text') {
+            return this.deps.text.feeds(live.map((r) => r.work.enc));
+        }
+        const names = Object.keys(first.feeds);
+        return Object.fromEntries(names.map((n) => [
+            n,
+            concatRows(live.map((r) => r.work.feeds[n])),
+        ]));
     }
     /** Refuses new work and resolves once every admitted request has been answered. */
     drain() {

@@ -297,7 +297,7 @@ export class InferenceService {
   }
 
   private dispatch(batch: Pending<Row>[]): void {
-    const { metrics, pool, text } = this.deps;
+    const { metrics, pool } = this.deps;
     const start = this.now();
     let totalRows = 0;
     for (const item of batch) {
@@ -306,20 +306,13 @@ export class InferenceService {
     }
     metrics.batchSize.observe(totalRows);
     metrics.queueDepth.set(this.batcher.queuedRows);
-    const live = batch.map((b) => b.payload);
     let feeds: Record<string, WireTensor>;
-    if (live[0]?.work.kind === 'text') {
-      feeds = (text as TextPipeline).feeds(live.map((r) => (r.work as { enc: Encoded }).enc));
-    } else {
-      const names = Object.keys((live[0]?.work as { feeds: Record<string, WireTensor> }).feeds);
-      feeds = Object.fromEntries(
-        names.map((n) => [
-          n,
-          concatRows(
-            live.map((r) => (r.work as { feeds: Record<string, WireTensor> }).feeds[n] as WireTensor),
-          ),
-        ]),
-      );
+    try {
+      feeds = this.batchFeeds(batch.map((b) => b.payload));
+    } catch (err) {
+      // Never leave a dispatched row unanswered: its request would wait for the timeout.
+      for (const item of batch) item.payload.reject(err as Error);
+      return;
     }
     pool.run(feeds).then(
       (result) => {
@@ -342,6 +335,21 @@ export class InferenceService {
       (err: Error) => {
         for (const item of batch) item.payload.reject(err);
       },
+    );
+  }
+
+  /** Pads texts, or stacks tensors along the batch dimension, into one set of feeds. */
+  private batchFeeds(live: Row[]): Record<string, WireTensor> {
+    const first = live[0]?.work;
+    if (first?.kind === 'text') {
+      return (this.deps.text as TextPipeline).feeds(live.map((r) => (r.work as { enc: Encoded }).enc));
+    }
+    const names = Object.keys((first as { feeds: Record<string, WireTensor> }).feeds);
+    return Object.fromEntries(
+      names.map((n) => [
+        n,
+        concatRows(live.map((r) => (r.work as { feeds: Record<string, WireTensor> }).feeds[n] as WireTensor)),
+      ]),
     );
   }
 
