@@ -160,6 +160,8 @@ function serve(command: string, args: string[], env: NodeJS.ProcessEnv, ready: R
 interface LoadResult {
   connections: number;
   requestsPerSecond: number;
+  /** autocannon's percentiles have 1 ms resolution; the mean is finer. */
+  meanMs: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -183,6 +185,7 @@ async function load(url: string, texts: string[], connections: number): Promise<
   return {
     connections,
     requestsPerSecond: round(result.requests.average, 1),
+    meanMs: round(result.latency.average, 3),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts,
@@ -194,6 +197,7 @@ function summarize(runs: LoadResult[]): LoadResult & { runs: LoadResult[] } {
   return {
     connections: runs[0]?.connections ?? 0,
     requestsPerSecond: round(median(runs.map((r) => r.requestsPerSecond)), 1),
+    meanMs: round(median(runs.map((r) => r.meanMs)), 3),
     p50Ms: round(median(runs.map((r) => r.p50Ms)), 3),
     p99Ms: round(median(runs.map((r) => r.p99Ms)), 3),
     errors: runs.reduce((n, r) => n + r.errors, 0),
@@ -210,6 +214,7 @@ async function main(): Promise<void> {
   const raw = await rawLoop(modelDir, texts);
   const limit = raw.reduce((best, r) => (r.textsPerSecond > best.textsPerSecond ? r : best));
   const rawBatch1 = raw.filter((r) => r.batch === 1).reduce((best, r) => (r.p50Ms < best.p50Ms ? r : best));
+  console.log('(b) naive per-request server and (c) our server under autocannon');
 
   const naive = await serve(
     process.execPath,
