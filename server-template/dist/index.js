@@ -38543,6 +38543,10 @@ async function startServer(entryUrl) {
             stopping: () => stopping,
         });
         const log = app.log;
+        const cores = (0,external_node_os_.availableParallelism)();
+        if (config.workers * config.intraOpThreads > cores) {
+            log.warn({ workers: config.workers, intraOpThreads: config.intraOpThreads, cores }, 'WORKERS x INTRA_OP_THREADS exceeds the CPU count: threads will compete; lower one of them');
+        }
         pool.setLog({
             info: (obj, msg) => log.info(obj, msg),
             error: (obj, msg) => log.error(obj, msg),

@@ -68,6 +68,13 @@ export async function startServer(entryUrl: URL): Promise<void> {
       stopping: () => stopping,
     });
     const log = app.log;
+    const cores = availableParallelism();
+    if (config.workers * config.intraOpThreads > cores) {
+      log.warn(
+        { workers: config.workers, intraOpThreads: config.intraOpThreads, cores },
+        'WORKERS x INTRA_OP_THREADS exceeds the CPU count: threads will compete; lower one of them',
+      );
+    }
     pool.setLog({
       info: (obj, msg) => log.info(obj, msg),
       error: (obj, msg) => log.error(obj, msg),
