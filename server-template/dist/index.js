@@ -33454,6 +33454,10 @@ function concatRows(parts) {
         throw new Error('concatRows of nothing');
     if (parts.length === 1)
         return first;
+    const trailing = first.dims.slice(1).join('x');
+    if (parts.some((p) => p.dims.slice(1).join('x') !== trailing)) {
+        throw new Error('rows have different shapes (token-level outputs of texts of different lengths); send one text per request');
+    }
     const rows = parts.reduce((n, p) => n + (p.dims[0] ?? 0), 0);
     const total = parts.reduce((n, p) => n + p.data.length, 0);
     const out = zeros(first.type, total);
@@ -35034,7 +35038,12 @@ class InferenceService {
     async inferTexts(texts) {
         const { encs, tokenizeMs } = this.encodeAll(texts);
         const { results, timing } = await this.submit(encs.map((enc) => this.textRow(enc)));
-        return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
+        try {
+            return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
+        }
+        catch (err) {
+            throw new HttpError(400, err.message);
+        }
     }
     /** Runs decoded tensors (all sharing the first, batch dimension when the model batches). */
     async inferTensors(feeds) {

@@ -196,7 +196,11 @@ export class InferenceService {
   async inferTexts(texts: string[]): Promise<{ outputs: Record<string, WireTensor>; timing: Timing }> {
     const { encs, tokenizeMs } = this.encodeAll(texts);
     const { results, timing } = await this.submit(encs.map((enc) => this.textRow(enc)));
-    return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
+    try {
+      return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
   }
 
   /** Runs decoded tensors (all sharing the first, batch dimension when the model batches). */

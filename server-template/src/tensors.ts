@@ -262,6 +262,12 @@ export function concatRows(parts: WireTensor[]): WireTensor {
   const first = parts[0];
   if (first === undefined) throw new Error('concatRows of nothing');
   if (parts.length === 1) return first;
+  const trailing = first.dims.slice(1).join('x');
+  if (parts.some((p) => p.dims.slice(1).join('x') !== trailing)) {
+    throw new Error(
+      'rows have different shapes (token-level outputs of texts of different lengths); send one text per request',
+    );
+  }
   const rows = parts.reduce((n, p) => n + (p.dims[0] ?? 0), 0);
   const total = parts.reduce((n, p) => n + p.data.length, 0);
   const out = zeros(first.type, total);
