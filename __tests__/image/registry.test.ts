@@ -543,12 +543,27 @@ describe('push to a bearer-token registry', () => {
       registryAuth: treg.readOnly,
       workDir: join(root.dir, 'w-ro'),
     });
+    // Count requests in flight: when the push fails, no upload may keep running (or retrying).
+    let inFlight = 0;
+    let posts = 0;
+    const counting: typeof fetch = async (input, init) => {
+      inFlight++;
+      if (init?.method === 'POST') posts++;
+      try {
+        return await fetch(input, init);
+      } finally {
+        inFlight--;
+      }
+    };
     const err = await pushImage(image, parseImageReference(`${treg.host}/team/readonly`), ['1'], {
       credentials: treg.readOnly,
+      fetch: counting,
       logger: silentLogger,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toContain(`${treg.host} denied push access to team/readonly`);
+    expect(inFlight).toBe(0);
+    expect(posts).toBeLessThanOrEqual(3 * 2); // at most the 3 concurrent uploads, each re-authenticated once
   });
 
   it('a wrong password is rejected by the token service with the named error', async () => {

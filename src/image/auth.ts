@@ -77,10 +77,27 @@ export class TokenCache {
     this.tokens.delete(scopes.join(' '));
   }
 
-  async get(challenge: Challenge, scopes: string[], subject: string): Promise<string> {
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  /** A token for `scopes` (cached until it expires; concurrent callers share one request). */
+  get(challenge: Challenge, scopes: string[], subject: string): Promise<string> {
     const key = scopes.join(' ');
     const hit = this.tokens.get(key);
-    if (hit && hit.expires > Date.now()) return hit.token;
+    if (hit && hit.expires > Date.now()) return Promise.resolve(hit.token);
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.fetchToken(challenge, scopes, subject, key).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async fetchToken(
+    challenge: Challenge,
+    scopes: string[],
+    subject: string,
+    key: string,
+  ): Promise<string> {
     const realm = challenge.params['realm'];
     if (!realm) throw new Error(`${this.opts.registry} sent a Bearer challenge without a realm`);
     const url = checkHttpUrl(realm, undefined, 'token realm');

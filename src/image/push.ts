@@ -37,15 +37,31 @@ export interface PushResult {
   blobsMounted: number;
 }
 
-async function inBatches<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+/**
+ * Runs `fn` over `items`, `n` at a time. The first failure aborts `abort` (the client's requests) so no
+ * upload keeps running or retrying in the background, and is the error thrown.
+ */
+export async function inBatches<T>(
+  items: T[],
+  n: number,
+  abort: AbortController,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
+  let first: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !abort.signal.aborted) {
       const item = items[next++] as T;
-      await fn(item);
+      try {
+        await fn(item);
+      } catch (e) {
+        first ??= { error: e };
+        abort.abort();
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (first) throw first.error;
 }
 
 export async function pushImage(
@@ -55,7 +71,9 @@ export async function pushImage(
   opts: PushOptions,
 ): Promise<PushResult> {
   for (const t of tags) assertValidTag(t);
+  const abort = new AbortController();
   const client = new RegistryClient({
+    signal: abort.signal,
     registry: target.registry,
     ...(opts.credentials && { credentials: opts.credentials }),
     ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
@@ -99,10 +117,11 @@ export async function pushImage(
     }
   };
   const before = client.stats.bytesUploaded;
-  await inBatches(layers, opts.concurrency ?? 3, pushOne);
+  await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
   await inBatches(
     blobs.filter((b) => configs.has(b.digest)),
     opts.concurrency ?? 3,
+    abort,
     pushOne,
   );
   for (const p of img.platforms) await client.putManifest(repo, p.digest, p.manifest, p.mediaType);

@@ -45,6 +45,8 @@ export interface RegistryClientOptions {
   /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of `chunkSize`. */
   monolithicLimit?: number;
   chunkSize?: number;
+  /** Aborts every request of this client (a push stops all uploads on its first failure). */
+  signal?: AbortSignal;
 }
 
 /** An HTTP status the client does not turn into a named error itself (404s, mostly). */
@@ -130,6 +132,7 @@ export class RegistryClient {
   private readonly creds: RegistryCredentials | undefined;
   private readonly tokens: TokenCache;
   private challenge: Challenge | null | undefined;
+  private pinging: Promise<Challenge | null> | undefined;
   private readonly retry: RetryOptions;
   readonly monolithicLimit: number;
   readonly chunkSize: number;
@@ -139,7 +142,9 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.baseUrl = registryBaseUrl(opts.registry, opts.insecureRegistries);
-    this.f = opts.fetch ?? fetch;
+    const f = opts.fetch ?? fetch;
+    const signal = opts.signal;
+    this.f = signal ? (input, init) => f(input, { ...init, signal }) : f;
     this.logger = opts.logger;
     this.creds = opts.credentials;
     if (hasCredentials(this.creds)) {
@@ -168,8 +173,16 @@ export class RegistryClient {
   }
 
   /** `GET /v2/` once, to learn the auth scheme. */
-  private async ping(): Promise<Challenge | null> {
-    if (this.challenge !== undefined) return this.challenge;
+  private ping(): Promise<Challenge | null> {
+    if (this.challenge !== undefined) return Promise.resolve(this.challenge);
+    // Concurrent first requests share one ping.
+    this.pinging ??= this.doPing().finally(() => {
+      this.pinging = undefined;
+    });
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<Challenge | null> {
     const res = await withRetry(async () => {
       this.stats.requests++;
       const r = await this.f(`${this.baseUrl}/v2/`, { redirect: 'follow' });
