@@ -21,6 +21,7 @@ import {
   type BuildOptions,
   type BuiltImage,
 } from '../../src/image/index.js';
+import { BlobStore, fileDigest } from '../../src/image/blobs.js';
 import { bufferBlobSource } from '../../src/image/registry.js';
 import { stageRuntime } from '../../src/runtime/index.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
@@ -421,6 +422,32 @@ describe('failures during upload', () => {
       `docker://${reg.host}/team/chunked:1`,
       `oci:${join(root.dir, 'chunked-copy')}:1`,
     ]);
+  });
+});
+
+describe('pulls', () => {
+  it('a blob read cut mid-body is retried and the stored bytes verify', async () => {
+    const client = new RegistryClient({
+      registry: proxy.host,
+      credentials: creds(),
+      logger: silentLogger,
+      retry: fastRetry,
+    });
+    const runtime = img.platforms[0]!.layers.at(-2)!;
+    const store = new BlobStore(join(root.dir, 'pulled'));
+    proxy.requests.length = 0;
+    proxy.addFault({
+      match: { method: 'GET', path: /\/blobs\/sha256:/ },
+      action: { reset: 'midBody', afterBytes: 100_000 },
+    });
+    proxy.addFault({ match: { method: 'GET', path: /\/blobs\/sha256:/ }, action: { status: 503 } });
+    await client.fetchBlob('team/sentiment', runtime.digest, store);
+    proxy.clearFaults();
+    expect(proxy.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length).toBe(3);
+    expect(await fileDigest(store.path(runtime.digest))).toEqual({
+      digest: runtime.digest,
+      size: runtime.size,
+    });
   });
 });
 

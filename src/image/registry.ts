@@ -134,6 +134,8 @@ export class RegistryClient {
   private challenge: Challenge | null | undefined;
   private pinging: Promise<Challenge | null> | undefined;
   private readonly retry: RetryOptions;
+  /** Blob transfers may take minutes: their retry budget is not the 2 minutes of small requests. */
+  private readonly longRetry: RetryOptions;
   readonly monolithicLimit: number;
   readonly chunkSize: number;
   /** Counters for reporting and tests. */
@@ -162,6 +164,7 @@ export class RegistryClient {
         this.logger.warning(`Registry ${this.registry}: retrying in ${i.delayMs} ms (${i.reason})`),
       ...opts.retry,
     };
+    this.longRetry = { totalBudgetMs: 60 * 60_000, ...this.retry };
     this.monolithicLimit = opts.monolithicLimit ?? 128 * 1024 * 1024;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
   }
@@ -344,14 +347,18 @@ export class RegistryClient {
     return res.headers.get('docker-content-digest') ?? undefined;
   }
 
+  /** GET of a blob, without retries of its own: callers retry the whole read (body included). */
   private async blobResponse(repository: string, digest: string): Promise<Response> {
-    const res = await this.request({
-      method: 'GET',
-      url: this.repoUrl(repository, `blobs/${digest}`),
-      repository,
-      access: 'pull',
-      followRedirects: true,
-    });
+    const res = await this.request(
+      {
+        method: 'GET',
+        url: this.repoUrl(repository, `blobs/${digest}`),
+        repository,
+        access: 'pull',
+        followRedirects: true,
+      },
+      false,
+    );
     if (res.status !== 200 || !res.body) {
       const detail = await errorDetail(res);
       throw new RegistryHttpError(
@@ -383,7 +390,7 @@ export class RegistryClient {
         digest,
         `blob ${repository}@${digest}`,
       );
-    }, this.retry);
+    }, this.longRetry);
   }
 
   /** True when the repository already has the blob. */
@@ -491,7 +498,7 @@ export class RegistryClient {
         );
       if (monolithic) this.stats.bytesUploaded += blob.size;
       return 'uploaded' as const;
-    }, this.retry);
+    }, this.longRetry);
   }
 
   /** PUT a manifest or index under a tag or its digest; returns the digest the registry reports. */
