@@ -43,6 +43,8 @@ export interface BuildRequest {
   runtimeDirs: Record<string, string>;
   model: FetchedModelInfo;
   imageName: string;
+  /** The tags this run will push (earlier images under them may share layers). */
+  tags: string[];
   labels: Record<string, string>;
 }
 
@@ -103,7 +105,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
   if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
-  const image = await deps.buildImage({ runtimeDirs, model, imageName, labels });
+  const image = await deps.buildImage({ runtimeDirs, model, imageName, tags, labels });
   logger.info(`Built ${imageName}@${image.digest}`);
 
   if (wantContainer) {

@@ -124,6 +124,8 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         pushRegistry: target.registry,
         baseAuth: baseCreds,
         insecureRegistries: opts.insecureRegistries,
+        // A re-run or a new model version reuses the runtime layer the registry already holds.
+        reuseLayersFrom: opts.push ? req.tags.map((t) => `${req.imageName}:${t}`) : [],
         logger,
         workDir: join(w.workDir, 'image'),
       });

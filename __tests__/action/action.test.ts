@@ -325,6 +325,31 @@ describe('the action', () => {
     }
   }, 900_000);
 
+  it('a re-run of the same model gives the same digest and uploads nothing', async () => {
+    const inputs = {
+      model: 'sentiment:3',
+      'azure-client-id': OIDC_CLIENT,
+      'azure-tenant-id': fake.tenantId,
+      image: `${registry.host}/octo-org/rerun`,
+      'smoke-test': 'none',
+    };
+    const first = await runAction(inputs, oidcEnv());
+    expect(first.code).toBe(0);
+    const second = await runAction(inputs, oidcEnv());
+    expect(second.code).toBe(0);
+    expect(second.outputs.digest).toBe(first.outputs.digest);
+    const upload = (r: ActionRun) =>
+      (JSON.parse(r.outputs.metadata ?? '{}') as { upload: { blobsUploaded: number; bytesUploaded: number } })
+        .upload;
+    expect(upload(first).blobsUploaded).toBeGreaterThan(0);
+    // Only the manifests are written again (a few KB); no layer or config blob is.
+    expect(upload(second).blobsUploaded).toBe(0);
+    expect(upload(second).bytesUploaded).toBeLessThan(32 * 1024);
+    expect(second.summary).toMatch(
+      /\| Upload \| 0 blob\(s\), [\d.]+ (B|KB) uploaded; \d+ already present \|/,
+    );
+  }, 600_000);
+
   it('with the azure/login creds JSON, a failing smoke expectation pushes nothing', async () => {
     const creds = JSON.stringify({
       clientId: SP_CLIENT,

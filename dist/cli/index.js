@@ -21794,7 +21794,7 @@ async function packageModel(opts, ctx, deps) {
             `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
     if (ctx.sha)
         labels['org.opencontainers.image.revision'] ??= ctx.sha;
-    const image = await deps.buildImage({ runtimeDirs, model, imageName, labels });
+    const image = await deps.buildImage({ runtimeDirs, model, imageName, tags, labels });
     logger.info(`Built ${imageName}@${image.digest}`);
     if (wantContainer) {
         logger.info('Smoke test in a container');
@@ -22832,15 +22832,6 @@ class RegistryHttpError extends Error {
         this.name = 'RegistryHttpError';
     }
 }
-function fileBlobSource(path, digest, size) {
-    return {
-        digest,
-        size,
-        open: (start = 0, end = size) => end > start
-            ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 })
-            : Readable.from([]),
-    };
-}
 /** A file that may not exist yet: `locate` runs (once) when the bytes are first needed. */
 function lazyBlobSource(locate, digest, size) {
     let path;
@@ -22897,8 +22888,10 @@ class RegistryClient {
         this.f = opts.fetch ?? fetch;
         this.logger = opts.logger;
         this.creds = opts.credentials;
-        if (hasCredentials(this.creds))
+        if (hasCredentials(this.creds)) {
             this.logger.secret(this.creds.password);
+            this.logger.secret(basicHeader(this.creds).slice('Basic '.length));
+        }
         this.tokens = new TokenCache({
             registry: opts.registry,
             credentials: opts.credentials,
@@ -22999,17 +22992,18 @@ class RegistryClient {
                     const ch = parseChallenge(res.headers.get('www-authenticate'));
                     if (ch)
                         this.challenge = ch;
-                    if (!reauthed && ch?.scheme === 'bearer' && !auth?.startsWith('Bearer ')) {
-                        reauthed = true; // first sight of a Bearer challenge: get a token and retry
-                        continue;
-                    }
-                    if (!reauthed && ch?.scheme === 'bearer') {
-                        this.tokens.invalidate(this.scopes(spec));
+                    // Once per request: adopt the scheme the registry asks for (a registry may answer /v2/
+                    // anonymously yet protect repositories), or refresh an expired or narrower token.
+                    if (!reauthed && ch && !(ch.scheme === 'basic' && auth?.startsWith('Basic '))) {
                         reauthed = true;
-                        continue;
+                        if (ch.scheme === 'bearer' && auth?.startsWith('Bearer '))
+                            this.tokens.invalidate(this.scopes(spec));
+                        if (ch.scheme === 'bearer' || hasCredentials(this.creds))
+                            continue;
                     }
-                    if (ch?.scheme === 'bearer' &&
-                        (ch.params['error'] === 'insufficient_scope' || hasCredentials(this.creds))) {
+                    // A token was granted yet refused: the credentials work but lack the access (anonymous
+                    // requests get the "requires credentials" error instead).
+                    if (ch?.scheme === 'bearer' && hasCredentials(this.creds)) {
                         throw permissionError(this.registry, spec.repository, spec.access, detail);
                     }
                     throw credentialsError(this.registry, spec.repository, this.creds);
@@ -23434,17 +23428,19 @@ async function entriesFromDir(dir, imagePath, opts = {}) {
     const parts = imagePath.split('/').filter(Boolean);
     for (let i = 1; i <= parts.length; i++)
         out.push({ path: parts.slice(0, i).join('/'), type: 'dir', mode: DIR_MODE });
-    const walk = async (abs, rel) => {
+    // Symlinks are followed (a Hugging Face snapshot links to its blobs): the image gets the content.
+    const walk = async (abs, rel, depth = 0) => {
+        if (depth > 32)
+            throw new Error(`${abs}: directories nested too deeply (a symlink loop?)`);
         for (const name of await (0,promises_.readdir)(abs)) {
             const a = (0,external_node_path_.join)(abs, name);
             const r = external_node_path_.posix.join(rel, name);
-            const st = await (0,promises_.lstat)(a);
+            let st = await (0,promises_.lstat)(a);
+            if (st.isSymbolicLink())
+                st = await (0,promises_.stat)(a);
             if (st.isDirectory()) {
                 out.push({ path: r, type: 'dir', mode: DIR_MODE });
-                await walk(a, r);
-            }
-            else if (st.isSymbolicLink()) {
-                out.push({ path: r, type: 'symlink', linkname: await (0,promises_.readlink)(a), mode: 0o777 });
+                await walk(a, r, depth + 1);
             }
             else if (st.isFile()) {
                 out.push({
@@ -24216,6 +24212,9 @@ async function writeDockerArchive(img, path, platform, repoTags) {
  *     BuiltImage.platforms[i].{platform,digest,size,configDigest} are known before any push.
  *     opts.registryAuth + opts.pushRegistry: push credentials, reused for a base on the same host;
  *     opts.baseAuth: credentials for a base elsewhere (else anonymous).
+ *     opts.reuseLayersFrom: earlier images (pass the target's tags, e.g. `ghcr.io/o/m:latest`): a layer
+ *     whose diff_id they already hold (the runtime, on a new model version) is referenced instead of
+ *     compressed again; the pushed digest is the same as a full build's with the same compressor.
  *
  *   pushImage(img, target: ImageReference, tags: string[], opts: PushOptions): Promise<PushResult>
  *     Blobs (HEAD-skip, mount from the base repo on the same registry, monolithic or chunked upload,
@@ -94224,7 +94223,7 @@ function createCredential(azure, opts) {
         : new clientAssertionCredential_ClientAssertionCredential(login.tenantId, login.clientId, async () => {
             if (!opts.getIdToken) {
                 assertionFailure = new UserError('OIDC login needs a GitHub OIDC token, and none can be requested here (not running in GitHub Actions).', 'run inside GitHub Actions with `permissions: id-token: write`, or set azure-credentials ' +
-                    '(the CLI reads AZURE_CREDENTIALS).');
+                    '(the CLI reads AZURE_CREDENTIALS, or AZURE_CLIENT_SECRET with AZURE_CLIENT_ID and AZURE_TENANT_ID).');
                 throw assertionFailure;
             }
             try {
@@ -95007,11 +95006,26 @@ async function lockIntegrity(repoRoot, name, version) {
         return undefined;
     }
 }
+/**
+ * Places `files` of `src` under `dest`: hard links when both are on one filesystem (staging 70 MB of
+ * onnxruntime binaries then costs nothing; nothing ever writes to staged files), else copies.
+ */
 async function copyTree(src, dest, files) {
+    let canLink = true;
     for (const f of files) {
+        const from = (0,external_node_path_.join)(src, ...f.split('/'));
         const out = (0,external_node_path_.join)(dest, ...f.split('/'));
         await (0,promises_.mkdir)((0,external_node_path_.dirname)(out), { recursive: true });
-        await (0,promises_.copyFile)((0,external_node_path_.join)(src, ...f.split('/')), out);
+        if (canLink) {
+            try {
+                await (0,promises_.link)(from, out);
+                continue;
+            }
+            catch {
+                canLink = false; // EXDEV, EPERM, ...: copy from now on
+            }
+        }
+        await (0,promises_.copyFile)(from, out);
     }
 }
 /** Stages (or reuses) the runtime directory for `platform`. */
@@ -95148,6 +95162,11 @@ function stagedFiles(dir) {
 
 
 
+/**
+ * onnxruntime 1.30 uploads telemetry over HTTPS unless told not to; a packaged model server must not
+ * phone home from users' clusters. `server-env: ORT_DISABLE_TELEMETRY=0` turns it back on.
+ */
+const RUNTIME_ENV = { ORT_DISABLE_TELEMETRY: '1' };
 /** Server settings that name the model: the same in the smoke-test process and in the image. */
 function modelEnv(model) {
     return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: model.modelFile };
@@ -95198,7 +95217,7 @@ function createDeps(w) {
             return startServerProcess({
                 runtimeDir,
                 modelDir: model.dir,
-                env: { WORKERS: '1', ...env, ...modelEnv(model) },
+                env: { WORKERS: '1', ...RUNTIME_ENV, ...env, ...modelEnv(model) },
             });
         },
         async buildImage(req) {
@@ -95212,7 +95231,7 @@ function createDeps(w) {
                 modelVersion: req.model.version,
                 modelSha256: req.model.sha256,
                 modelSource: req.model.source,
-                env: { ...opts.serverEnv, ...modelEnv(req.model) },
+                env: { ...RUNTIME_ENV, ...opts.serverEnv, ...modelEnv(req.model) },
                 port: opts.port,
                 labels: req.labels,
                 source: req.labels['org.opencontainers.image.source'],
@@ -95222,6 +95241,8 @@ function createDeps(w) {
                 pushRegistry: target.registry,
                 baseAuth: baseCreds,
                 insecureRegistries: opts.insecureRegistries,
+                // A re-run or a new model version reuses the runtime layer the registry already holds.
+                reuseLayersFrom: opts.push ? req.tags.map((t) => `${req.imageName}:${t}`) : [],
                 logger,
                 workDir: (0,external_node_path_.join)(w.workDir, 'image'),
             });
