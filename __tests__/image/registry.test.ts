@@ -278,6 +278,36 @@ describe('push to an htpasswd registry', () => {
     await skopeo(['copy', '--all', `oci-archive:${archive}:2`, `oci:${join(root.dir, 'v2-copy')}:2`]);
   });
 
+  it('a reusable layer whose blob is gone from the registry is built instead', async () => {
+    await pushImage(img, parseImageReference(`${proxy.host}/team/gc`), ['1'], {
+      credentials: creds(),
+      logger: silentLogger,
+    });
+    const arm = img.platforms[1]!.layers.at(-2)!.digest;
+    const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+    const del = await fetch(`${reg.url}/v2/team/gc/blobs/${arm}`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${auth}` },
+    });
+    expect(del.status).toBe(202);
+    const log = capture();
+    const again = await buildImage({
+      ...common,
+      base: `${proxy.host}/base/node:latest`,
+      reuseLayersFrom: [`${proxy.host}/team/gc:1`],
+      workDir: join(root.dir, 'w-gc'),
+      logger: log,
+    });
+    expect(log.lines.join('\n')).toContain('2 reused from earlier images'); // amd64 runtime + model, not arm64
+    expect(again.blobs.get(arm)!.location.kind).toBe('file');
+    expect(again.digest).toBe(img.digest);
+    const res = await pushImage(again, parseImageReference(`${proxy.host}/team/gc`), ['2'], {
+      credentials: creds(),
+      logger: silentLogger,
+    });
+    expect(res.blobsUploaded).toBe(1);
+  });
+
   it('writes an OCI archive that skopeo reads and copies', async () => {
     const archive = join(root.dir, 'image.tar');
     await writeOciArchive(img, archive, [`${reg.host}/team/sentiment:1`]);

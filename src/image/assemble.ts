@@ -291,7 +291,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     if (reuse.size > 0) {
       const diffId = await layerDiffId(entries, layerOpts);
       const hit = reuse.get(diffId);
-      if (hit) {
+      // The manifest may outlive its blobs (garbage collection): reuse only what is still there.
+      if (hit && (await hit.client.hasBlob(hit.repository, hit.digest).catch(() => false))) {
         reused++;
         const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
         return { digest: hit.digest, diffId, size: hit.size, mediaType: hit.mediaType, location };
