@@ -106,33 +106,36 @@ describe('under load', () => {
     expect(metricValue(text, 'inference_rejected_total', { reason: 'timeout' })).toBe(late.length);
   });
 
-  it('on SIGTERM under load: not ready, every admitted request answered, exit code 0', async () => {
-    const server = await start({ MAX_BATCH_SIZE: '1', SHUTDOWN_TIMEOUT_MS: '60000' });
-    const n = 20;
-    const pending: Promise<JsonReply | Error>[] = Array.from({ length: n }, (_, i) =>
-      postJson(`${server.url}/predict`, [sentence(i, 120)]).catch((err: Error) => err),
-    );
-    // Wait until every request is admitted: queued, running on the single worker, or answered.
-    let admitted = 0;
-    let depth = 0;
-    for (let i = 0; i < 2000 && admitted < n; i++) {
-      const text = await metrics(server);
-      depth = metricValue(text, 'inference_queue_depth');
-      const answered = metricValue(text, 'http_requests_total', { route: '/predict' }, 0);
-      admitted = depth + 1 + answered;
-      if (admitted < n) await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(admitted).toBe(n);
-    expect(depth).toBeGreaterThan(0);
-    server.service.child.kill('SIGTERM');
-    const exited = server.service.exited;
-    await server.service.waitForOutput(/"msg":"shutting down/, 10_000);
-    // Readiness turns false while the queue drains (the listener may already be closed: both count).
-    const ready = await request(`${server.url}/v2/health/ready`).catch(() => undefined);
-    if (ready !== undefined) expect(ready.status).toBe(503);
-    const replies = await Promise.all(pending);
-    expect(replies.map((r) => (r instanceof Error ? r.message : r.status))).toEqual(new Array(n).fill(200));
-    expect(await exited).toEqual({ code: 0, signal: null });
-    expect(server.service.output()).toMatch(/"msg":"shutdown complete"/);
-  });
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'on %s under load: not ready, every admitted request answered, exit 0',
+    async (signal) => {
+      const server = await start({ MAX_BATCH_SIZE: '1', SHUTDOWN_TIMEOUT_MS: '60000' });
+      const n = 20;
+      const pending: Promise<JsonReply | Error>[] = Array.from({ length: n }, (_, i) =>
+        postJson(`${server.url}/predict`, [sentence(i, 120)]).catch((err: Error) => err),
+      );
+      // Wait until every request is admitted: queued, running on the single worker, or answered.
+      let admitted = 0;
+      let depth = 0;
+      for (let i = 0; i < 2000 && admitted < n; i++) {
+        const text = await metrics(server);
+        depth = metricValue(text, 'inference_queue_depth');
+        const answered = metricValue(text, 'http_requests_total', { route: '/predict' }, 0);
+        admitted = depth + 1 + answered;
+        if (admitted < n) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(admitted).toBe(n);
+      expect(depth).toBeGreaterThan(0);
+      server.service.child.kill(signal);
+      const exited = server.service.exited;
+      await server.service.waitForOutput(/"msg":"shutting down/, 10_000);
+      // Readiness turns false while the queue drains (the listener may already be closed: both count).
+      const ready = await request(`${server.url}/v2/health/ready`).catch(() => undefined);
+      if (ready !== undefined) expect(ready.status).toBe(503);
+      const replies = await Promise.all(pending);
+      expect(replies.map((r) => (r instanceof Error ? r.message : r.status))).toEqual(new Array(n).fill(200));
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(server.service.output()).toMatch(/"msg":"shutdown complete"/);
+    },
+  );
 });
