@@ -34661,13 +34661,20 @@ class WorkerPool {
         });
     }
     spawnSlot(replacing) {
-        const slot = { worker: this.opts.spawn(), state: 'loading', job: undefined, closing: false };
+        const slot = {
+            worker: this.opts.spawn(),
+            state: 'loading',
+            job: undefined,
+            closing: false,
+            lastError: undefined,
+        };
         if (replacing)
             this.slots[this.slots.indexOf(replacing)] = slot;
         else
             this.slots.push(slot);
         slot.worker.on('message', (msg) => this.onMessage(slot, msg));
         slot.worker.on('error', (err) => {
+            slot.lastError = err.message.replace(/\s+/g, ' ').slice(0, 300);
             this.opts.log.error({ err: { message: err.message } }, 'inference worker failed');
         });
         slot.worker.on('exit', (code) => this.onExit(slot, code));

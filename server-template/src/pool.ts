@@ -64,6 +64,8 @@ interface Slot {
   state: State;
   job: Job | undefined;
   closing: boolean;
+  /** The last uncaught error of the worker thread, for the startup error line. */
+  lastError: string | undefined;
 }
 
 export class WorkerPool {
@@ -155,11 +157,18 @@ export class WorkerPool {
   }
 
   private spawnSlot(replacing?: Slot): void {
-    const slot: Slot = { worker: this.opts.spawn(), state: 'loading', job: undefined, closing: false };
+    const slot: Slot = {
+      worker: this.opts.spawn(),
+      state: 'loading',
+      job: undefined,
+      closing: false,
+      lastError: undefined,
+    };
     if (replacing) this.slots[this.slots.indexOf(replacing)] = slot;
     else this.slots.push(slot);
     slot.worker.on('message', (msg) => this.onMessage(slot, msg));
     slot.worker.on('error', (err) => {
+      slot.lastError = err.message.replace(/\s+/g, ' ').slice(0, 300);
       this.opts.log.error({ err: { message: err.message } }, 'inference worker failed');
     });
     slot.worker.on('exit', (code) => this.onExit(slot, code));
