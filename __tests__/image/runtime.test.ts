@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { UserError } from '../../src/errors.js';
+import { defaultNpmRegistry } from '../../src/runtime/npm.js';
 import { stageRuntime, stagedFiles } from '../../src/runtime/index.js';
 import { silentLogger } from '../../src/util/log.js';
 import { tempDir } from './helpers.js';
@@ -117,6 +118,15 @@ describe('stageRuntime from the repository node_modules', () => {
     await expect(
       stageRuntime('linux/s390x', { logger: silentLogger, cacheDir: join(root.dir, 'c') }),
     ).rejects.toThrow(UserError);
+  });
+});
+
+describe('npm registry choice', () => {
+  it('honours npm_config_registry (a mirror), else the public registry', () => {
+    expect(defaultNpmRegistry({ npm_config_registry: 'https://mirror.example/npm/' })).toBe(
+      'https://mirror.example/npm',
+    );
+    expect(defaultNpmRegistry({})).toBe('https://registry.npmjs.org');
   });
 });
 

@@ -18,6 +18,11 @@ import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry } from '.
 
 export const NPM_REGISTRY = 'https://registry.npmjs.org';
 
+/** The registry to use: `npm_config_registry` (as npm itself honours it), else the public one. */
+export function defaultNpmRegistry(env: NodeJS.ProcessEnv = process.env): string {
+  return (env['npm_config_registry'] || env['NPM_CONFIG_REGISTRY'] || NPM_REGISTRY).replace(/\/+$/, '');
+}
+
 export interface NpmFetchOptions {
   registry?: string;
   fetch?: typeof fetch;
@@ -33,7 +38,7 @@ export async function packageVersionInfo(
   opts: NpmFetchOptions,
 ): Promise<{ tarball: string; integrity: string }> {
   const f = opts.fetch ?? fetch;
-  const url = `${opts.registry ?? NPM_REGISTRY}/${name.replace('/', '%2f')}/${encodeURIComponent(version)}`;
+  const url = `${(opts.registry ?? defaultNpmRegistry()).replace(/\/+$/, '')}/${name.replace('/', '%2f')}/${encodeURIComponent(version)}`;
   const meta = await withRetry(async () => {
     const res = await f(url, { headers: { accept: 'application/json' } });
     if (isRetryableStatus(res.status)) {

@@ -34,6 +34,7 @@ export interface StageOptions {
   cacheDir?: string;
   /** Use a matching onnxruntime-node from the repository's node_modules (default true). */
   useLocalNodeModules?: boolean;
+  /** npm registry for the fallback download (default: npm_config_registry, else registry.npmjs.org). */
   npmRegistry?: string;
   fetch?: typeof fetch;
 }
