@@ -44,9 +44,10 @@ export async function startServer(
 export function runToExit(
   modelDir: string,
   env: Record<string, string> = {},
+  bundle = BUNDLE,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE], {
+    const child = spawn(process.execPath, [bundle], {
       env: serverEnv(modelDir, env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

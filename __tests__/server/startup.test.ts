@@ -4,11 +4,11 @@
  */
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { makeTempDir, removeDir } from '../env/proc.js';
 import { fixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { runToExit } from './helpers.js';
+import { BUNDLE, runToExit } from './helpers.js';
 
 let models: FixtureModels;
 let temp: string;
@@ -35,7 +35,16 @@ async function expectStartupError(
   env: Record<string, string>,
   ...patterns: RegExp[]
 ): Promise<string> {
-  const { code, stderr } = await runToExit(dir, env);
+  return expectStartupErrorOf(undefined, dir, env, ...patterns);
+}
+
+async function expectStartupErrorOf(
+  bundle: string | undefined,
+  dir: string,
+  env: Record<string, string>,
+  ...patterns: RegExp[]
+): Promise<string> {
+  const { code, stderr } = await runToExit(dir, env, bundle);
   expect(code).not.toBe(0);
   const lines = stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -125,6 +134,19 @@ describe('startup errors', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('a bundle without onnxruntime-node next to it', async () => {
+    // The bundle alone, copied where no node_modules can be found (the image builder must stage it).
+    const alone = join(temp, 'bundle-alone');
+    await cp(dirname(BUNDLE), alone, { recursive: true });
+    await expectStartupErrorOf(
+      join(alone, 'index.js'),
+      models.sentiment,
+      {},
+      /onnxruntime-node is not installed next to .*bundle-alone\/index\.js/,
+      /node_modules\/onnxruntime-node/,
+    );
   });
 
   it('an unreadable model directory entry is reported, not crashed on', async () => {

@@ -1,5 +1,4 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
-import * as __WEBPACK_EXTERNAL_MODULE_onnxruntime_node_6a60201e__ from "onnxruntime-node";
 /******/ var __webpack_modules__ = ({
 
 /***/ 69405:
@@ -33225,8 +33224,14 @@ __nccwpck_require__.d(__webpack_exports__, {
   U: () => (/* binding */ startServer)
 });
 
+// EXTERNAL MODULE: external "node:module"
+var external_node_module_ = __nccwpck_require__(98995);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(73136);
 // EXTERNAL MODULE: external "node:worker_threads"
 var external_node_worker_threads_ = __nccwpck_require__(75919);
 // EXTERNAL MODULE: external "node:crypto"
@@ -34473,8 +34478,6 @@ class Metrics {
 var external_node_fs_ = __nccwpck_require__(73024);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
 ;// CONCATENATED MODULE: ./server-template/src/model-dir.ts
 /**
  * The model directory: which .onnx file to serve and the optional Hugging Face side files
@@ -38505,6 +38508,9 @@ class TextPipeline {
 
 
 
+
+
+
 function fail(message) {
     process.stderr.write(`startup error: ${message}\n`);
     process.exit(1);
@@ -38523,6 +38529,12 @@ async function startServer(entryUrl) {
     let stopping = false;
     let serving = false;
     try {
+        try {
+            (0,external_node_module_.createRequire)(entryUrl).resolve('onnxruntime-node');
+        }
+        catch {
+            throw new StartupError(`onnxruntime-node is not installed next to ${(0,external_node_url_.fileURLToPath)(entryUrl)}; fix: put node_modules/onnxruntime-node (and onnxruntime-common) for this platform in ${(0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(entryUrl))}`);
+        }
         const files = await readModelDir(config.modelDir, config.modelFile);
         const name = config.modelName ?? defaultModelName(files);
         const metrics = new Metrics(name, config.modelVersion);
@@ -38631,6 +38643,13 @@ async function startServer(entryUrl) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   J: () => (/* binding */ runInferenceWorker)
 /* harmony export */ });
+/* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(98995);
+/* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_module__WEBPACK_IMPORTED_MODULE_0__);
+/**
+ * Body of an inference worker thread: one onnxruntime-node session, one batch at a time.
+ * onnxruntime-node's run() occupies the calling JS thread, so it lives here, off the HTTP thread.
+ */
+
 function specsOf(meta) {
     return meta.map((m) => {
         if (!m.isTensor)
@@ -38650,7 +38669,8 @@ function oneLine(err) {
 }
 async function runInferenceWorker(init, port) {
     const post = (msg) => port.postMessage(msg);
-    const ort = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 43958));
+    // Loaded at run time from node_modules next to the bundle (it is external to it), only in workers.
+    const ort = (0,node_module__WEBPACK_IMPORTED_MODULE_0__.createRequire)(import.meta.url)('onnxruntime-node');
     let session;
     const started = performance.now();
     try {
@@ -38698,13 +38718,6 @@ async function runInferenceWorker(init, port) {
     });
 }
 
-
-/***/ }),
-
-/***/ 43958:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_MODULE_onnxruntime_node_6a60201e__;
 
 /***/ }),
 
@@ -38831,6 +38844,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
+/***/ 98995:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
 
 /***/ }),
 

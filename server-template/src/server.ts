@@ -3,7 +3,10 @@
  * listener, warm-up, readiness, shutdown. Every startup problem ends the process with exit code 1 and
  * one stderr line naming the file or setting and the fix.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildApp } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
@@ -32,6 +35,13 @@ export async function startServer(entryUrl: URL): Promise<void> {
   let stopping = false;
   let serving = false;
   try {
+    try {
+      createRequire(entryUrl).resolve('onnxruntime-node');
+    } catch {
+      throw new StartupError(
+        `onnxruntime-node is not installed next to ${fileURLToPath(entryUrl)}; fix: put node_modules/onnxruntime-node (and onnxruntime-common) for this platform in ${dirname(fileURLToPath(entryUrl))}`,
+      );
+    }
     const files = await readModelDir(config.modelDir, config.modelFile);
     const name = config.modelName ?? defaultModelName(files);
     const metrics = new Metrics(name, config.modelVersion);

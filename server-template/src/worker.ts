@@ -2,6 +2,7 @@
  * Body of an inference worker thread: one onnxruntime-node session, one batch at a time.
  * onnxruntime-node's run() occupies the calling JS thread, so it lives here, off the HTTP thread.
  */
+import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import type { OrtType, TensorSpec, WireTensor } from './tensors.js';
@@ -29,7 +30,8 @@ function oneLine(err: unknown): string {
 
 export async function runInferenceWorker(init: WorkerInit, port: MessagePort): Promise<void> {
   const post = (msg: FromWorker): void => port.postMessage(msg);
-  const ort: Ort = await import('onnxruntime-node');
+  // Loaded at run time from node_modules next to the bundle (it is external to it), only in workers.
+  const ort = createRequire(import.meta.url)('onnxruntime-node') as Ort;
   let session: Session;
   const started = performance.now();
   try {
