@@ -1,7 +1,12 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureBaseImage } from '../env/index.js';
+import { fixtureModels } from '../fixtures/models.js';
 
 // The committed CLI bundle, run as users run it.
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -33,7 +38,9 @@ describe('CLI', () => {
   it('fails with one error line that lists the accepted model forms', () => {
     const r = cli(['--model', 'ftp://example.invalid/model.onnx', '--no-push']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: .*ftp:\/\/example\.invalid.*Fix: .*name:version.*azureml:\/\/registries/m);
+    expect(r.stderr).toMatch(
+      /^error: .*ftp:\/\/example\.invalid.*Fix: .*name:version.*azureml:\/\/registries/m,
+    );
   });
 
   it('never prints a secret it was given', () => {
@@ -45,5 +52,54 @@ describe('CLI', () => {
       REGISTRY_PASSWORD: secret,
     });
     expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
+  describe('packaging a tensor model offline', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'pom-cli-'));
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('smoke-tests it with zeros shaped from the v2 metadata and writes an OCI archive', async () => {
+      const { tensor } = await fixtureModels();
+      const { layoutDir } = await ensureBaseImage();
+      // A folder name with spaces and capitals: the server's URL name must still work.
+      const model = join(dir, 'Iris Model v2');
+      await cp(tensor, model, { recursive: true });
+      const archive = join(dir, 'iris.tar');
+      const r = cli([
+        '--model',
+        model,
+        '--image',
+        'example.org/ml/iris',
+        '--base-image',
+        `oci-layout:${layoutDir}`,
+        '--platforms',
+        'linux/amd64',
+        '--smoke-test',
+        'process',
+        '--archive',
+        archive,
+        '--no-push',
+      ]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const smoke = JSON.parse(/^smoke-test=(.*)$/m.exec(r.stdout)?.[1] ?? '{}') as {
+        process: {
+          path: string;
+          input: { inputs: Array<{ shape: number[]; data: number[] }> };
+          predictions: string[];
+        };
+      };
+      expect(smoke.process.path).toBe('/v2/models/Iris-Model-v2/infer');
+      expect(smoke.process.input.inputs[0]).toMatchObject({ shape: [1, 4], data: [0, 0, 0, 0] });
+      expect(smoke.process.predictions).toHaveLength(1);
+      expect(['0', '1', '2']).toContain(smoke.process.predictions[0]);
+      // The name is made URL-safe from the folder name.
+      expect(r.stdout).toMatch(/^model-name=Iris-Model-v2$/m);
+      expect(r.stdout).toContain(`Made ${archive}`);
+    }, 300_000);
   });
 });

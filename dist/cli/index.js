@@ -22741,11 +22741,21 @@ class TokenCache {
     invalidate(scopes) {
         this.tokens.delete(scopes.join(' '));
     }
-    async get(challenge, scopes, subject) {
+    inflight = new Map();
+    /** A token for `scopes` (cached until it expires; concurrent callers share one request). */
+    get(challenge, scopes, subject) {
         const key = scopes.join(' ');
         const hit = this.tokens.get(key);
         if (hit && hit.expires > Date.now())
-            return hit.token;
+            return Promise.resolve(hit.token);
+        let p = this.inflight.get(key);
+        if (!p) {
+            p = this.fetchToken(challenge, scopes, subject, key).finally(() => this.inflight.delete(key));
+            this.inflight.set(key, p);
+        }
+        return p;
+    }
+    async fetchToken(challenge, scopes, subject, key) {
         const realm = challenge.params['realm'];
         if (!realm)
             throw new Error(`${this.opts.registry} sent a Bearer challenge without a realm`);
@@ -22877,7 +22887,10 @@ class RegistryClient {
     creds;
     tokens;
     challenge;
+    pinging;
     retry;
+    /** Blob transfers may take minutes: their retry budget is not the 2 minutes of small requests. */
+    longRetry;
     monolithicLimit;
     chunkSize;
     /** Counters for reporting and tests. */
@@ -22885,7 +22898,9 @@ class RegistryClient {
     constructor(opts) {
         this.registry = opts.registry;
         this.baseUrl = registryBaseUrl(opts.registry, opts.insecureRegistries);
-        this.f = opts.fetch ?? fetch;
+        const f = opts.fetch ?? fetch;
+        const signal = opts.signal;
+        this.f = signal ? (input, init) => f(input, { ...init, signal }) : f;
         this.logger = opts.logger;
         this.creds = opts.credentials;
         if (hasCredentials(this.creds)) {
@@ -22902,6 +22917,7 @@ class RegistryClient {
             onRetry: (i) => this.logger.warning(`Registry ${this.registry}: retrying in ${i.delayMs} ms (${i.reason})`),
             ...opts.retry,
         };
+        this.longRetry = { totalBudgetMs: 60 * 60_000, ...this.retry };
         this.monolithicLimit = opts.monolithicLimit ?? 128 * 1024 * 1024;
         this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
     }
@@ -22912,9 +22928,16 @@ class RegistryClient {
         return s;
     }
     /** `GET /v2/` once, to learn the auth scheme. */
-    async ping() {
+    ping() {
         if (this.challenge !== undefined)
-            return this.challenge;
+            return Promise.resolve(this.challenge);
+        // Concurrent first requests share one ping.
+        this.pinging ??= this.doPing().finally(() => {
+            this.pinging = undefined;
+        });
+        return this.pinging;
+    }
+    async doPing() {
         const res = await withRetry(async () => {
             this.stats.requests++;
             const r = await this.f(`${this.baseUrl}/v2/`, { redirect: 'follow' });
@@ -23057,6 +23080,7 @@ class RegistryClient {
             throw new RegistryHttpError(`HEAD manifest ${repository}:${reference} answered ${res.status}`, res.status);
         return res.headers.get('docker-content-digest') ?? undefined;
     }
+    /** GET of a blob, without retries of its own: callers retry the whole read (body included). */
     async blobResponse(repository, digest) {
         const res = await this.request({
             method: 'GET',
@@ -23064,7 +23088,7 @@ class RegistryClient {
             repository,
             access: 'pull',
             followRedirects: true,
-        });
+        }, false);
         if (res.status !== 200 || !res.body) {
             const detail = await errorDetail(res);
             throw new RegistryHttpError(`GET blob ${repository}@${digest} answered ${res.status}${detail ? ` (${detail})` : ''}`, res.status);
@@ -23089,7 +23113,7 @@ class RegistryClient {
         await withRetry(async () => {
             const res = await this.blobResponse(repository, digest);
             await store.putStream(external_node_stream_namespaceObject.Readable.fromWeb(res.body), digest, `blob ${repository}@${digest}`);
-        }, this.retry);
+        }, this.longRetry);
     }
     /** True when the repository already has the blob. */
     async hasBlob(repository, digest) {
@@ -23177,7 +23201,7 @@ class RegistryClient {
             if (monolithic)
                 this.stats.bytesUploaded += blob.size;
             return 'uploaded';
-        }, this.retry);
+        }, this.longRetry);
     }
     /** PUT a manifest or index under a tag or its digest; returns the digest the registry reports. */
     async putManifest(repository, reference, bytes, mediaType) {
@@ -23797,7 +23821,8 @@ async function buildImage(opts) {
         if (reuse.size > 0) {
             const diffId = await layerDiffId(entries, layerOpts);
             const hit = reuse.get(diffId);
-            if (hit) {
+            // The manifest may outlive its blobs (garbage collection): reuse only what is still there.
+            if (hit && (await hit.client.hasBlob(hit.repository, hit.digest).catch(() => false))) {
                 reused++;
                 const location = { kind: 'registry', client: hit.client, repository: hit.repository };
                 return { digest: hit.digest, diffId, size: hit.size, mediaType: hit.mediaType, location };
@@ -23949,20 +23974,35 @@ async function materializeBlob(img, b) {
 
 
 
-async function inBatches(items, n, fn) {
+/**
+ * Runs `fn` over `items`, `n` at a time. The first failure aborts `abort` (the client's requests) so no
+ * upload keeps running or retrying in the background, and is the error thrown.
+ */
+async function inBatches(items, n, abort, fn) {
     let next = 0;
+    let first;
     const worker = async () => {
-        while (next < items.length) {
+        while (next < items.length && !abort.signal.aborted) {
             const item = items[next++];
-            await fn(item);
+            try {
+                await fn(item);
+            }
+            catch (e) {
+                first ??= { error: e };
+                abort.abort();
+            }
         }
     };
     await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+    if (first)
+        throw first.error;
 }
 async function pushImage(img, target, tags, opts) {
     for (const t of tags)
         assertValidTag(t);
+    const abort = new AbortController();
     const client = new RegistryClient({
+        signal: abort.signal,
         registry: target.registry,
         ...(opts.credentials && { credentials: opts.credentials }),
         ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
@@ -24007,8 +24047,8 @@ async function pushImage(img, target, tags, opts) {
         }
     };
     const before = client.stats.bytesUploaded;
-    await inBatches(layers, opts.concurrency ?? 3, pushOne);
-    await inBatches(blobs.filter((b) => configs.has(b.digest)), opts.concurrency ?? 3, pushOne);
+    await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
+    await inBatches(blobs.filter((b) => configs.has(b.digest)), opts.concurrency ?? 3, abort, pushOne);
     for (const p of img.platforms)
         await client.putManifest(repo, p.digest, p.manifest, p.mediaType);
     if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {
@@ -94775,10 +94815,14 @@ async function fetchModel(ref, opts) {
 
 
 const NPM_REGISTRY = 'https://registry.npmjs.org';
+/** The registry to use: `npm_config_registry` (as npm itself honours it), else the public one. */
+function defaultNpmRegistry(env = process.env) {
+    return (env['npm_config_registry'] || env['NPM_CONFIG_REGISTRY'] || NPM_REGISTRY).replace(/\/+$/, '');
+}
 /** Registry metadata of one version: tarball URL and integrity. */
 async function packageVersionInfo(name, version, opts) {
     const f = opts.fetch ?? fetch;
-    const url = `${opts.registry ?? NPM_REGISTRY}/${name.replace('/', '%2f')}/${encodeURIComponent(version)}`;
+    const url = `${(opts.registry ?? defaultNpmRegistry()).replace(/\/+$/, '')}/${name.replace('/', '%2f')}/${encodeURIComponent(version)}`;
     const meta = await withRetry(async () => {
         const res = await f(url, { headers: { accept: 'application/json' } });
         if (isRetryableStatus(res.status)) {
