@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { defaultImageName, expandTags, INPUT_NAMES, type InputName, readInputs } from '../../src/inputs.js';
-import { UserError } from '../../src/errors.js';
+import { userError } from '../fixtures/errors.js';
 
 const actionYml = parse(readFileSync('action.yml', 'utf8')) as {
   inputs: Record<string, { description: string; default?: string; required?: boolean }>;
@@ -11,16 +11,6 @@ const actionYml = parse(readFileSync('action.yml', 'utf8')) as {
 };
 
 const inputs = (values: Partial<Record<InputName, string>>) => (name: InputName) => values[name] ?? '';
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('action.yml', () => {
   it('declares exactly the inputs the action reads, each described', () => {

@@ -1,6 +1,6 @@
 /** Azure settings: creds JSON, login choice, cloud endpoints, masking. */
 import { describe, expect, test } from '@jest/globals';
-import { UserError } from '../../src/errors.js';
+import { userError } from '../fixtures/errors.js';
 import { blobServiceUrl, resolveAzureSettings } from '../../src/model-source/settings.js';
 import { captureLogger } from './helpers.js';
 
@@ -13,16 +13,6 @@ const creds = {
   resourceManagerEndpointUrl: 'https://management.usgovcloudapi.net/',
   activeDirectoryGraphResourceId: 'https://graph.windows.net/',
 };
-
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('resolveAzureSettings', () => {
   test('OIDC from client and tenant ids, public cloud defaults', () => {
