@@ -2,7 +2,7 @@
  * What the run reports: the action's outputs, the metadata JSON and the job summary (markdown).
  * Pure functions of the pipeline's result.
  */
-import { formatBytes } from './model-source/progress.js';
+import { formatBytes } from './util/progress.js';
 import type { SmokeResult } from './smoke-test.js';
 
 export interface PackageResult {

@@ -431,14 +431,19 @@ describe('failures during upload', () => {
       headers.set('location', u.pathname + u.search);
       return new Response(res.body, { status: res.status, headers });
     };
+    const lines: string[] = [];
     const res = await pushImage(image, parseImageReference(`${proxy.host}/team/chunked`), ['1'], {
       credentials: creds(),
       fetch: relativeLocations,
-      logger: silentLogger,
+      logger: { ...silentLogger, info: (m) => lines.push(m) },
       monolithicLimit: 1_000_000,
       chunkSize: 700_000,
+      progressIntervalMs: 1,
     });
     expect(res.blobsUploaded).toBeGreaterThan(0);
+    // Progress lines while the chunks go up, with the bytes sent so far.
+    const progress = lines.filter((l) => l.startsWith(`Uploading to ${proxy.host}/team/chunked: `));
+    expect(progress.some((l) => /: [1-9][\d.]* (KB|MB) sent, /.test(l))).toBe(true);
     expect(relative).toBeGreaterThanOrEqual(5);
     expect(
       proxy.requests.filter((r) => r.method === 'PATCH' && r.status === 202).length,

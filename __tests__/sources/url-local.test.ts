@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { fetchModel, parseModelReference, type FetchedModel } from '../../src/model-source/index.js';
-import { createProgress } from '../../src/model-source/progress.js';
+import { createProgress } from '../../src/util/progress.js';
 import { serverTlsOptions } from '../fakes/tls.js';
 import { captureLogger, fastRetry, tempDir, type CapturedLogger } from './helpers.js';
 

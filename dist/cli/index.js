@@ -11641,7 +11641,7 @@ function trailingBytesSeen(data) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(243);
+/* harmony import */ var _command_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2253);
 // The local CLI's entry point (dist/cli/index.js); see ./command.ts.
 
 process.exitCode = await (0,_command_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
@@ -11651,7 +11651,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 243:
+/***/ 2253:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -21887,7 +21887,7 @@ async function modelInputs(baseUrl, name) {
     return meta.inputs ?? [];
 }
 
-;// CONCATENATED MODULE: ./src/model-source/progress.ts
+;// CONCATENATED MODULE: ./src/util/progress.ts
 function formatBytes(n) {
     if (n < 1024)
         return `${n} B`;
@@ -23974,6 +23974,7 @@ async function materializeBlob(img, b) {
 
 
 
+
 /**
  * Runs `fn` over `items`, `n` at a time. The first failure aborts `abort` (the client's requests) so no
  * upload keeps running or retrying in the background, and is the error thrown.
@@ -24047,8 +24048,21 @@ async function pushImage(img, target, tags, opts) {
         }
     };
     const before = client.stats.bytesUploaded;
-    await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
-    await inBatches(blobs.filter((b) => configs.has(b.digest)), opts.concurrency ?? 3, abort, pushOne);
+    // A line every few seconds while large layers upload (chunk by chunk), so long pushes show progress.
+    const started = Date.now();
+    const ticker = setInterval(() => {
+        const sent = client.stats.bytesUploaded - before;
+        const seconds = (Date.now() - started) / 1000;
+        opts.logger.info(`Uploading to ${target.registry}/${repo}: ${formatBytes(sent)} sent, ${formatBytes(sent / seconds)}/s; ` +
+            `${result.blobsUploaded} uploaded, ${result.blobsSkipped + result.blobsMounted} already there of ${blobs.length} blobs`);
+    }, opts.progressIntervalMs ?? 5000);
+    try {
+        await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
+        await inBatches(blobs.filter((b) => configs.has(b.digest)), opts.concurrency ?? 3, abort, pushOne);
+    }
+    finally {
+        clearInterval(ticker);
+    }
     for (const p of img.platforms)
         await client.putManifest(repo, p.digest, p.manifest, p.mediaType);
     if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {

@@ -4,6 +4,7 @@
  * digest, and the tags last, so a failure never leaves a tag pointing at a half-pushed image.
  */
 import type { Logger } from '../util/log.js';
+import { formatBytes } from '../util/progress.js';
 import type { RetryOptions } from '../util/retry.js';
 import type { RegistryCredentials } from './auth.js';
 import type { BlobRecord, BuiltImage } from './assemble.js';
@@ -21,6 +22,8 @@ export interface PushOptions {
   chunkSize?: number;
   /** Blobs uploaded at once (default 3). */
   concurrency?: number;
+  /** Time between upload progress lines (default 5 s). */
+  progressIntervalMs?: number;
 }
 
 export interface PushResult {
@@ -117,13 +120,27 @@ export async function pushImage(
     }
   };
   const before = client.stats.bytesUploaded;
-  await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
-  await inBatches(
-    blobs.filter((b) => configs.has(b.digest)),
-    opts.concurrency ?? 3,
-    abort,
-    pushOne,
-  );
+  // A line every few seconds while large layers upload (chunk by chunk), so long pushes show progress.
+  const started = Date.now();
+  const ticker = setInterval(() => {
+    const sent = client.stats.bytesUploaded - before;
+    const seconds = (Date.now() - started) / 1000;
+    opts.logger.info(
+      `Uploading to ${target.registry}/${repo}: ${formatBytes(sent)} sent, ${formatBytes(sent / seconds)}/s; ` +
+        `${result.blobsUploaded} uploaded, ${result.blobsSkipped + result.blobsMounted} already there of ${blobs.length} blobs`,
+    );
+  }, opts.progressIntervalMs ?? 5000);
+  try {
+    await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
+    await inBatches(
+      blobs.filter((b) => configs.has(b.digest)),
+      opts.concurrency ?? 3,
+      abort,
+      pushOne,
+    );
+  } finally {
+    clearInterval(ticker);
+  }
   for (const p of img.platforms) await client.putManifest(repo, p.digest, p.manifest, p.mediaType);
   if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {
     await client.putManifest(repo, img.digest, img.bytes, img.mediaType);

@@ -29,7 +29,7 @@ import {
 import type { BlobAccess } from './azureml.js';
 import { mapConcurrent } from './concurrency.js';
 import type { ExpectedFile } from './integrity.js';
-import type { Progress } from './progress.js';
+import type { Progress } from '../util/progress.js';
 import { PartialWrite, writeAt } from './write-at.js';
 
 export interface BlobItem {

@@ -18,7 +18,7 @@ import {
   type RetryOptions,
 } from '../util/retry.js';
 import type { ExpectedFile } from './integrity.js';
-import type { Progress } from './progress.js';
+import type { Progress } from '../util/progress.js';
 import { PartialWrite, writeAt } from './write-at.js';
 
 export interface UrlDownloadOptions {

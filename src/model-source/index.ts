@@ -28,7 +28,7 @@ import { downloadUrl, displayUrl } from './https-download.js';
 import { checkExpectedSha256, digestFiles, modelDigest, type ExpectedFile } from './integrity.js';
 import { copyLocalModel, nameFromPath } from './local.js';
 import { findOnnxFile } from './model-file.js';
-import { createProgress } from './progress.js';
+import { createProgress } from '../util/progress.js';
 import type { ModelReference } from './reference.js';
 import { resolveAzureSettings, type AzureSettings } from './settings.js';
 

@@ -2,7 +2,7 @@
  * Progress lines for long transfers: at most one every few seconds (bytes, percent, MB/s, ETA), then a
  * summary. The clock is injected so tests can drive it.
  */
-import type { Logger } from '../util/log.js';
+import type { Logger } from './log.js';
 
 export interface Progress {
   /** Bytes received (negative to take back bytes of a failed attempt that will be fetched again). */
