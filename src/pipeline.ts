@@ -87,7 +87,9 @@ export async function packageModel<Img extends BuiltImageInfo>(
 
   logger.info(`Staging the server runtime for ${opts.platforms.join(', ')}`);
   const runtimeDirs: Record<string, string> = {};
-  for (const platform of new Set([...opts.platforms, deps.hostPlatform])) {
+  const needed = new Set(opts.platforms);
+  if (opts.smokeTest !== 'none') needed.add(deps.hostPlatform); // the process smoke test runs here
+  for (const platform of needed) {
     runtimeDirs[platform] = await deps.stageRuntime(platform);
   }
 

@@ -21777,7 +21777,10 @@ async function packageModel(opts, ctx, deps) {
     const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
     logger.info(`Staging the server runtime for ${opts.platforms.join(', ')}`);
     const runtimeDirs = {};
-    for (const platform of new Set([...opts.platforms, deps.hostPlatform])) {
+    const needed = new Set(opts.platforms);
+    if (opts.smokeTest !== 'none')
+        needed.add(deps.hostPlatform); // the process smoke test runs here
+    for (const platform of needed) {
         runtimeDirs[platform] = await deps.stageRuntime(platform);
     }
     const smokeTests = [];
