@@ -14,6 +14,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
+import { failure } from '../fixtures/errors.js';
 import {
   fetchModel,
   parseModelReference,
@@ -141,16 +142,6 @@ async function fetchWith(
     errors.push(e instanceof UserError ? e.toString() : String(e));
     throw e;
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
 }
 
 const fileOf = async (m: FetchedModel, rel: string) => readFile(join(m.dir, rel));

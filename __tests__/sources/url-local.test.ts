@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { UserError } from '../../src/errors.js';
+import { failure } from '../fixtures/errors.js';
 import { fetchModel, parseModelReference, type FetchedModel } from '../../src/model-source/index.js';
 import { createProgress } from '../../src/util/progress.js';
 import { serverTlsOptions } from '../fakes/tls.js';
@@ -108,16 +108,6 @@ async function fetchRef(
     retry: fastRetry,
     expectedSha256: opts.expectedSha256,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<UserError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
 }
 
 beforeAll(async () => {
