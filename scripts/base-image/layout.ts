@@ -6,15 +6,15 @@
  * owners (/home/node belongs to uid 1000) and special modes (/tmp 1777), which the builder's layer
  * writer deliberately fixes (root-owned, read-only app files); and this script must run on its own.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join, posix } from 'node:path';
-import { Transform, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
+import { HashingStream, sha256 } from '../../src/image/blobs.js';
 import type { RootfsEntry } from './rootfs.js';
 
 export const MEDIA_TYPES = {
@@ -30,20 +30,6 @@ export interface Descriptor {
   size: number;
   platform?: { os: string; architecture: string; variant?: string };
   annotations?: Record<string, string>;
-}
-
-/** Passes bytes through, hashing and counting them. */
-class Hasher extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
 }
 
 const NAMES: Record<number, string> = { 0: 'root', 1000: 'node' };
@@ -128,8 +114,8 @@ export async function writeLayer(
   entries: RootfsEntry[],
 ): Promise<{ descriptor: Descriptor; diffId: string }> {
   const pack = tar.pack();
-  const tarHash = new Hasher();
-  const gzHash = new Hasher();
+  const tarHash = new HashingStream();
+  const gzHash = new HashingStream();
   const tmp = await tempBlob(layoutDir);
   const producing = produce(pack, completeAndSort(entries));
   producing.catch((err: Error) => pack.destroy(err));
@@ -148,7 +134,7 @@ export async function writeLayer(
 /** Writes a JSON document as a blob (compact, keys in the order given). */
 export async function writeJsonBlob(layoutDir: string, mediaType: string, doc: unknown): Promise<Descriptor> {
   const bytes = Buffer.from(JSON.stringify(doc));
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const digest = sha256(bytes);
   const tmp = await tempBlob(layoutDir);
   await writeFile(tmp, bytes);
   await rename(tmp, blobPath(layoutDir, digest));
