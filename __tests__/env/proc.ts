@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -20,22 +19,9 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
-/**
- * A port that was free on 127.0.0.1 a moment ago. Used only for servers that cannot bind port 0
- * themselves and report it (docker-registry); callers retry the start when the port was taken meanwhile.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// A port that was free on 127.0.0.1 a moment ago (the smoke test's helper). Used only for servers that
+// cannot bind port 0 themselves and report it (docker-registry); callers retry when it was taken meanwhile.
+export { freePort } from '../../src/server-process.js';
 
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 

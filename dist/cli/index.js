@@ -22046,6 +22046,7 @@ const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impor
 async function freePort() {
     return new Promise((resolve, reject) => {
         const srv = (0,external_node_net_namespaceObject.createServer)();
+        srv.unref();
         srv.once('error', reject);
         srv.listen(0, '127.0.0.1', () => {
             const addr = srv.address();
