@@ -7,18 +7,11 @@ import { createServer } from 'node:http';
 import * as ort from 'onnxruntime-node';
 import { Classifier } from '../server-template/src/classify.js';
 import { readModelDir } from '../server-template/src/model-dir.js';
-import type { TensorSpec } from '../server-template/src/tensors.js';
-import { planTextFeeds, TextPipeline } from '../server-template/src/text.js';
+import { textPipelineFor } from './text-pipeline.js';
 
 const files = await readModelDir(process.env.MODEL_DIR ?? 'model', undefined);
 const session = await ort.InferenceSession.create(files.onnxPath);
-const specs: TensorSpec[] = session.inputNames.map((name) => ({
-  name,
-  type: 'int64',
-  shape: [-1, -1],
-  dimNames: ['batch', 'sequence'],
-}));
-const text = new TextPipeline(files, planTextFeeds(specs, files.onnxPath), undefined);
+const text = textPipelineFor(session.inputNames, files);
 const classifier = new Classifier(files.config, 2);
 
 const server = createServer((req, res) => {

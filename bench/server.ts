@@ -20,8 +20,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
 import { readModelDir } from '../server-template/src/model-dir.js';
-import type { TensorSpec } from '../server-template/src/tensors.js';
-import { planTextFeeds, TextPipeline } from '../server-template/src/text.js';
+import { textPipelineFor } from './text-pipeline.js';
 import { benchTransformer } from '../scripts/models/cache.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -77,13 +76,7 @@ async function rawLoop(modelDir: string, texts: string[]): Promise<RawResult[]> 
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    const specs: TensorSpec[] = session.inputNames.map((name) => ({
-      name,
-      type: 'int64',
-      shape: [-1, -1],
-      dimNames: ['batch', 'sequence'],
-    }));
-    const text = new TextPipeline(files, planTextFeeds(specs, files.onnxPath), undefined);
+    const text = textPipelineFor(session.inputNames, files);
     const runBatch = async (batch: string[]): Promise<void> => {
       const feeds = text.feeds(batch.map((t) => text.encode(t)));
       const tensors = Object.fromEntries(
