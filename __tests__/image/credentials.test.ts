@@ -186,7 +186,9 @@ describe('the Docker config docker/login-action writes', () => {
     });
     const r = await resolveRegistryCredentials('registry.corp.example', s);
     expect(r.credentials).toEqual({ username: 'corp-bot', password: 'helper-secret-1' });
-    expect(r.source).toMatch(/^docker-credential-pomtest \(credHelpers in .*config\.json\), user 'corp-bot'$/);
+    expect(r.source).toMatch(
+      /^docker-credential-pomtest \(credHelpers in .*config\.json\), user 'corp-bot'$/,
+    );
     expect(s.logger.secrets).toContain('helper-secret-1');
     expect(s.logger.lines.join('\n')).not.toContain('helper-secret-1');
     expect(await readFile(join(root.dir, 'helper-calls'), 'utf8')).toContain('get registry.corp.example\n');

@@ -65,7 +65,7 @@ export function checkHttpUrl(
   }
   if (url.protocol === 'http:' && !isInsecureRegistry(url.host, insecureRegistries)) {
     throw new UserError(
-      `The registry sent a ${what} on plain http (${url.origin}${url.pathname}); it was refused, and no credentials or image bytes were sent there.`,
+      `The registry's ${what} is on plain http (${url.origin}${url.pathname}); it was refused, and no credentials or image bytes were sent there.`,
       `Serve the registry (and its token service) over https, or, on a trusted network, add '${url.host}' to insecure-registries.`,
     );
   }
