@@ -164,7 +164,7 @@ export function credentialsError(
   if (!hasCredentials(creds)) {
     return new UserError(
       `${registry} requires credentials for ${repository}, and none were given.`,
-      'Set registry-username and registry-password (or base-registry-username/-password for a private base image).',
+      'Log in with docker/login-action before this step, or set registry-username and registry-password (base-registry-username/-password for a private base image on another host).',
     );
   }
   return new UserError(
