@@ -3,16 +3,16 @@
  * (`--model`, `--tags`, ...); credentials come from the environment so they never sit in shell history.
  */
 import { parseArgs } from 'node:util';
-import { INPUT_NAMES, type InputName } from './inputs.js';
+import { INPUT_NAMES, type InputName, SECRET_INPUTS } from './inputs.js';
 import { run } from './main.js';
-import type { Logger } from './util/log.js';
+import { escapeLogLine, type Logger } from './util/log.js';
 
 export const HELP = `Usage: package-onnx-model --model REF [options]
 
 Packages an ONNX model into a smoke-tested container image (the same pipeline as the GitHub Action).
 
 Options (each mirrors the action input of the same name):
-${INPUT_NAMES.filter((n) => !['registry-password', 'azure-credentials', 'base-registry-password'].includes(n))
+${INPUT_NAMES.filter((n) => !SECRET_INPUTS.includes(n))
   .map((n) => `  --${n} VALUE`)
   .join('\n')}
   --no-push                 build and smoke-test only (same as --push false)
@@ -24,7 +24,8 @@ Environment:
   AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET   service principal (built into the creds JSON)
   AZURE_CREDENTIALS                                        the azure/login creds JSON instead
   AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_ML_WORKSPACE
-  REGISTRY_USERNAME, REGISTRY_PASSWORD                     push credentials (else GITHUB_ACTOR / GITHUB_TOKEN)
+  REGISTRY_USERNAME, REGISTRY_PASSWORD                     push credentials (else the Docker config's
+                                                           login for the host; GITHUB_TOKEN for ghcr.io only)
   BASE_REGISTRY_USERNAME, BASE_REGISTRY_PASSWORD           base image pull credentials
   SOURCE_DATE_EPOCH                                        fixed timestamps for reproducible images
 
@@ -66,8 +67,9 @@ export function cliInputs(
     'azure-subscription-id': env.AZURE_SUBSCRIPTION_ID,
     'azure-resource-group': env.AZURE_RESOURCE_GROUP,
     'azure-workspace': env.AZURE_ML_WORKSPACE,
-    'registry-username': env.REGISTRY_USERNAME ?? env.GITHUB_ACTOR,
-    'registry-password': env.REGISTRY_PASSWORD ?? env.GITHUB_TOKEN,
+    'registry-username': env.REGISTRY_USERNAME,
+    'registry-password': env.REGISTRY_PASSWORD,
+    'github-token': env.GITHUB_TOKEN,
     'base-registry-username': env.BASE_REGISTRY_USERNAME,
     'base-registry-password': env.BASE_REGISTRY_PASSWORD,
   };
@@ -85,10 +87,12 @@ export function cliInputs(
 
 export const terminalLogger: Logger = (() => {
   const secrets = new Set<string>();
+  // Run as a step of a workflow, stdout and stderr lines are read for workflow commands too.
+  const inWorkflow = process.env.GITHUB_ACTIONS === 'true';
   const mask = (m: string) => {
     let out = m;
     for (const s of secrets) out = out.split(s).join('***');
-    return out;
+    return inWorkflow ? escapeLogLine(out) : out;
   };
   return {
     info: (m) => console.log(mask(m)),

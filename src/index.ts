@@ -2,11 +2,13 @@
 // the job summary, and one error line with the fix when anything fails.
 import * as core from '@actions/core';
 import { run } from './main.js';
+import { escapeLogLine } from './util/log.js';
 
 await run({
   getInput: (name) => core.getInput(name),
   logger: {
-    info: (m) => core.info(m),
+    // core.info prints as given: escape it so untrusted text cannot inject workflow commands.
+    info: (m) => core.info(escapeLogLine(m)),
     warning: (m) => core.warning(m),
     debug: (m) => core.debug(m),
     secret: (v) => core.setSecret(v),

@@ -13,8 +13,11 @@ export interface PackageOptions {
   modelSha256?: string;
   azure: AzureSettings;
   registry: string;
+  /** Explicit inputs only (empty defaults in action.yml): they win over every other source. */
   registryUsername?: string;
   registryPassword?: string;
+  /** `github.token` (the `github-token` input's default): sent to ghcr.io only. */
+  githubToken?: string;
   insecureRegistries: string[];
   /** Empty: derived from the registry, the repository owner and the model name. */
   image?: string;
@@ -51,6 +54,7 @@ export const INPUT_NAMES = [
   'registry',
   'registry-username',
   'registry-password',
+  'github-token',
   'insecure-registries',
   'image',
   'tags',
@@ -76,6 +80,7 @@ export type InputName = (typeof INPUT_NAMES)[number];
 export const SECRET_INPUTS: readonly InputName[] = [
   'azure-credentials',
   'registry-password',
+  'github-token',
   'base-registry-password',
 ];
 
@@ -240,6 +245,7 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
     registry,
     registryUsername: opt('registry-username'),
     registryPassword: opt('registry-password'),
+    githubToken: opt('github-token'),
     insecureRegistries: splitList(get('insecure-registries')),
     image: opt('image'),
     tags: splitList(get('tags')),

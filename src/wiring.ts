@@ -14,6 +14,7 @@ import {
   writeDockerArchive,
   writeOciArchive,
 } from './image/index.js';
+import { resolveRegistryCredentials } from './image/credentials.js';
 import type { PackageOptions } from './inputs.js';
 import { fetchModel, parseModelReference } from './model-source/index.js';
 import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
@@ -54,13 +55,38 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 
 export function createDeps(w: WiringOptions): PipelineDeps<Image> {
   const { opts, logger } = w;
-  const pushCreds: RegistryCredentials | undefined =
-    opts.registryUsername || opts.registryPassword
-      ? { username: opts.registryUsername, password: opts.registryPassword }
-      : undefined;
-  const baseCreds: RegistryCredentials | undefined = opts.baseRegistryUsername
-    ? { username: opts.baseRegistryUsername, password: opts.baseRegistryPassword }
-    : undefined;
+  // Credentials per registry host, resolved once each (explicit inputs, the Docker config, GITHUB_TOKEN
+  // for ghcr.io only, else anonymous) and only for the hosts this run talks to.
+  const resolved = new Map<string, Promise<RegistryCredentials | undefined>>();
+  const credentialsFor = (host: string, base: boolean): Promise<RegistryCredentials | undefined> => {
+    const key = `${base ? 'base' : 'push'} ${host}`;
+    let p = resolved.get(key);
+    if (!p) {
+      const explicit = base
+        ? {
+            username: opts.baseRegistryUsername,
+            password: opts.baseRegistryPassword,
+            names: ['base-registry-username', 'base-registry-password'] as [string, string],
+          }
+        : {
+            username: opts.registryUsername,
+            password: opts.registryPassword,
+            names: ['registry-username', 'registry-password'] as [string, string],
+          };
+      p = resolveRegistryCredentials(host, {
+        explicit,
+        github: { actor: w.env.GITHUB_ACTOR, token: opts.githubToken },
+        env: w.env,
+        logger,
+      }).then((r) => r.credentials);
+      resolved.set(key, p);
+    }
+    return p;
+  };
+  /** The base image's registry host, when it is pulled from one. */
+  const baseHost = /^oci-(layout|archive):/.test(opts.baseImage)
+    ? undefined
+    : parseImageReference(opts.baseImage).registry;
 
   return {
     logger,
@@ -105,6 +131,13 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
 
     async buildImage(req) {
       const target = parseImageReference(req.imageName);
+      // The push host's credentials serve a base on the same host unless base-registry-* are set.
+      const pushCreds =
+        opts.push || baseHost === target.registry ? await credentialsFor(target.registry, false) : undefined;
+      const baseCreds =
+        baseHost && (baseHost !== target.registry || opts.baseRegistryUsername || opts.baseRegistryPassword)
+          ? await credentialsFor(baseHost, true)
+          : undefined;
       const img = await buildImage({
         base: opts.baseImage,
         platforms: opts.platforms,
@@ -149,8 +182,9 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef }),
 
     async pushImage(img, imageName, tags) {
-      const r = await pushImage(img, parseImageReference(imageName), tags, {
-        credentials: pushCreds,
+      const target = parseImageReference(imageName);
+      const r = await pushImage(img, target, tags, {
+        credentials: await credentialsFor(target.registry, false),
         insecureRegistries: opts.insecureRegistries,
         logger,
       });

@@ -5,19 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   type Azurite,
   type DockerEngine,
+  type FaultProxy,
   type LocalRegistry,
   pushBaseImage,
   startAzurite,
   startDocker,
+  startFaultProxy,
   startRegistry,
 } from '../env/index.js';
 import {
@@ -39,6 +42,8 @@ const SP_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000002';
 const SP_SECRET = 'sp-secret-Zq8~value-that-must-never-print';
 const SUBJECT = 'repo:Octo-Org/models:ref:refs/heads/main';
 const SHA = '0123456789abcdef0123456789abcdef01234567';
+/** The workflow token the runner passes as `github-token`: it may go to ghcr.io only. */
+const GITHUB_TOKEN = 'ghs_WorkflowTokenCanary0123456789abcdef';
 
 interface ActionRun {
   code: number;
@@ -58,6 +63,8 @@ let oidcUrl: string;
 let baseRef: string;
 let tmp: string;
 let registryPassword: string;
+/** In front of `registry`: counts requests and records the Authorization each carried. */
+let proxy: FaultProxy;
 
 /** Parses the runner's GITHUB_OUTPUT file format (`name<<DELIM` ... `DELIM`). */
 function parseOutputFile(text: string): Record<string, string> {
@@ -97,8 +104,9 @@ async function runAction(
     RUNNER_TOOL_CACHE: join(tmp, 'tool-cache'),
     ...extraEnv,
   };
-  // Defaults the runner would fill in from action.yml.
+  // What the runner fills in from action.yml's defaults (github-token), plus what most tests set.
   const withDefaults: Record<string, string> = {
+    'github-token': GITHUB_TOKEN,
     'azure-authority-host': fake.authorityHost,
     'azure-resource-manager-endpoint': fake.resourceManagerEndpoint,
     'azure-blob-endpoint': `${azurite.blobEndpoint.replace(/\/devstoreaccount1$/, '')}/{account}`,
@@ -148,6 +156,31 @@ async function tagDigest(reg: LocalRegistry, repo: string, tag: string): Promise
   return res.ok ? (res.headers.get('docker-content-digest') ?? 'no digest header') : res.status;
 }
 
+/**
+ * The model digest of a folder by its documented definition, with coreutils rather than our code:
+ * `find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum`.
+ */
+async function shellModelDigest(dir: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    'bash',
+    ['-c', "find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"],
+    { cwd: dir },
+  );
+  return stdout.split(' ')[0] as string;
+}
+
+/** Blob uploads the registry received, counted at the proxy: upload sessions started, and data sent. */
+function blobUploads(from: number): { started: number; data: number } {
+  const seen = proxy.requests.slice(from);
+  return {
+    started: seen.filter((r) => r.method === 'POST' && /\/blobs\/uploads\/$/.test(r.path) && r.status === 202)
+      .length,
+    data: seen.filter(
+      (r) => (r.method === 'PUT' || r.method === 'PATCH') && r.path.includes('/blobs/uploads/'),
+    ).length,
+  };
+}
+
 /** Every line a user sees, with the runner's own mask registrations removed. */
 function visibleOutput(run: ActionRun): string {
   return (run.stdout + run.stderr)
@@ -166,6 +199,7 @@ beforeAll(async () => {
     startDocker(),
   ]);
   registryPassword = registry.password;
+  proxy = await startFaultProxy(registry.url);
   baseRef = (await pushBaseImage(registry, 'base/node', '24')).ref;
 
   // The example model registered in the workspace, stored in its default datastore (Azurite).
@@ -221,6 +255,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((r) => oidcServer?.close(r));
+  await proxy?.stop();
   await Promise.allSettled([
     fake?.stop(),
     azurite?.stop(),
@@ -265,7 +300,8 @@ describe('the action', () => {
     expect(o.image).toBe(`${image}@${o.digest}`);
     expect(o['model-name']).toBe('sentiment');
     expect(o['model-version']).toBe('3');
-    expect(o['model-sha256']).toMatch(/^[a-f0-9]{64}$/);
+    // The model digest as README defines it, computed here with coreutils over the files uploaded.
+    expect(o['model-sha256']).toBe(await shellModelDigest('examples/sentiment'));
     const platforms = JSON.parse(o['platform-digests'] ?? '{}') as Record<string, string>;
     expect(Object.keys(platforms).sort()).toEqual(['linux/amd64', 'linux/arm64']);
     for (const d of Object.values(platforms))
@@ -325,26 +361,35 @@ describe('the action', () => {
     }
   }, 900_000);
 
-  it('a re-run of the same model gives the same digest and uploads nothing', async () => {
+  it('a re-run of the same model gives the same digest and uploads nothing (counted at the registry)', async () => {
+    // Image and base both reached through the counting proxy, so every request is seen.
     const inputs = {
       model: 'sentiment:3',
       'azure-client-id': OIDC_CLIENT,
       'azure-tenant-id': fake.tenantId,
-      image: `${registry.host}/octo-org/rerun`,
+      registry: proxy.host,
+      image: `${proxy.host}/octo-org/rerun`,
+      'base-image': baseRef.replace(registry.host, proxy.host),
       'smoke-test': 'none',
     };
+    let mark = proxy.requests.length;
     const first = await runAction(inputs, oidcEnv());
     expect(first.code).toBe(0);
+    const firstUploads = blobUploads(mark);
+    mark = proxy.requests.length;
     const second = await runAction(inputs, oidcEnv());
     expect(second.code).toBe(0);
     expect(second.outputs.digest).toBe(first.outputs.digest);
-    const upload = (r: ActionRun) =>
-      (JSON.parse(r.outputs.metadata ?? '{}') as { upload: { blobsUploaded: number; bytesUploaded: number } })
-        .upload;
-    expect(upload(first).blobsUploaded).toBeGreaterThan(0);
-    // Only the manifests are written again (a few KB); no layer or config blob is.
-    expect(upload(second).blobsUploaded).toBe(0);
-    expect(upload(second).bytesUploaded).toBeLessThan(32 * 1024);
+    // The first run uploaded the model, runtime and config blobs; the second uploaded no blob at all.
+    expect(firstUploads.started).toBeGreaterThan(0);
+    expect(firstUploads.data).toBeGreaterThanOrEqual(firstUploads.started);
+    expect(blobUploads(mark)).toEqual({ started: 0, data: 0 });
+    // Its writes were the manifests only (the platform manifests, the index and the tags).
+    const writes = proxy.requests
+      .slice(mark)
+      .filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.path.replace(/\/manifests\/.*$/, '/manifests/*')}`);
+    expect([...new Set(writes)]).toEqual(['PUT /v2/octo-org/rerun/manifests/*']);
     expect(second.summary).toMatch(
       /\| Upload \| 0 blob\(s\), [\d.]+ (B|KB) uploaded; \d+ already present \|/,
     );
@@ -381,6 +426,92 @@ describe('the action', () => {
     // The secret is masked: registered with ::add-mask:: and never printed otherwise.
     expect(run.stdout).toContain(`::add-mask::${SP_SECRET}`);
     expect(visibleOutput(run)).not.toContain(SP_SECRET);
+  }, 600_000);
+
+  describe('registry credentials', () => {
+    const dockerConfig = async (config: unknown): Promise<string> => {
+      const dir = await mkdtemp(join(tmp, 'docker-config-'));
+      await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+      return dir;
+    };
+    const inputs = (repo: string) => ({
+      model: 'examples/sentiment',
+      registry: proxy.host,
+      image: `${proxy.host}/octo-org/${repo}`,
+      'base-image': baseRef.replace(registry.host, proxy.host),
+      'registry-username': '',
+      'registry-password': '',
+      'smoke-test': 'none',
+    });
+    /** Every Authorization header the registry received since `from`. */
+    const authorizations = (from: number) =>
+      proxy.requests
+        .slice(from)
+        .map((r) => r.authorization)
+        .filter((a): a is string => a !== undefined);
+
+    it("after docker/login-action, its login is used for the image's host; the workflow token is never sent there", async () => {
+      const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
+      const config = await dockerConfig({ auths: { [proxy.host]: { auth } } });
+      const mark = proxy.requests.length;
+      const run = await runAction(inputs('after-login'), { DOCKER_CONFIG: config });
+      expect({
+        code: run.code,
+        errors: run.stdout.split('\n').filter((l) => l.startsWith('::error')),
+      }).toEqual({
+        code: 0,
+        errors: [],
+      });
+      expect(run.stdout).toContain(
+        `Registry credentials for ${proxy.host}: Docker config ${join(config, 'config.json')} (auths), user '${registry.username}'`,
+      );
+      expect(await tagDigest(registry, 'octo-org/after-login', 'latest')).toBe(run.outputs.digest);
+      const sent = authorizations(mark);
+      expect(sent).toContain(`Basic ${auth}`);
+      expect(
+        sent.filter((a) => a.includes(Buffer.from(`octocat:${GITHUB_TOKEN}`).toString('base64'))),
+      ).toEqual([]);
+      // The login's secret was masked as soon as it was read, and is printed nowhere.
+      expect(run.stdout).toContain(`::add-mask::${registry.password}`);
+      expect(visibleOutput(run)).not.toContain(registry.password);
+    }, 600_000);
+
+    it('without inputs or a login, a host other than ghcr.io is tried anonymously, never with the workflow token', async () => {
+      const config = await dockerConfig({ auths: { 'ghcr.io': { auth: 'Z2hjcjpvdGhlcg==' } } });
+      const mark = proxy.requests.length;
+      const run = await runAction(inputs('no-login'), { DOCKER_CONFIG: config });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain(`Registry credentials for ${proxy.host}: none (anonymous)`);
+      const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /requires credentials for base\/node, and none were given.*Fix: .*docker\/login-action/,
+      );
+      expect(proxy.requests.length).toBeGreaterThan(mark);
+      expect(authorizations(mark)).toEqual([]);
+    }, 600_000);
+  });
+
+  it('untrusted text cannot inject workflow commands: a model path with %0A:: and a real newline', async () => {
+    const dir = join(
+      tmp,
+      'inject',
+      'x%0A::warning::pct-injected\n::warning::nl-injected\r\n::error::cr-injected',
+    );
+    await mkdir(dir, { recursive: true });
+    await cp('examples/sentiment', dir, { recursive: true });
+    const run = await runAction({
+      model: dir,
+      push: 'false',
+      'smoke-test': 'none',
+      platforms: 'linux/amd64',
+    });
+    const injected = run.stdout.split('\n').filter((l) => /^::(warning|error)::(pct|nl|cr)-injected/.test(l));
+    expect(injected).toEqual([]);
+    // The path is still shown, escaped as @actions/core escapes command data.
+    expect(run.stdout).toContain(
+      'x%250A::warning::pct-injected%0A::warning::nl-injected%0D%0A::error::cr-injected',
+    );
   }, 600_000);
 
   describe('bad inputs fail with one named error', () => {

@@ -24,9 +24,10 @@ describe('action.yml', () => {
     expect(actionYml.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
   });
 
-  it('defaults registry credentials to the workflow actor and token', () => {
-    expect(actionYml.inputs['registry-username']?.default).toBe('${{ github.actor }}');
-    expect(actionYml.inputs['registry-password']?.default).toBe('${{ github.token }}');
+  it('leaves the registry credentials empty by default, so an explicit value is told from the token default', () => {
+    expect(actionYml.inputs['registry-username']?.default).toBe('');
+    expect(actionYml.inputs['registry-password']?.default).toBe('');
+    expect(actionYml.inputs['github-token']?.default).toBe('${{ github.token }}');
     expect(actionYml.inputs.registry?.default).toBe('ghcr.io');
   });
 

@@ -31,6 +31,8 @@ export interface ProxiedRequest {
   path: string;
   /** The status the client got; 0 when the connection was reset before any reply. */
   status: number;
+  /** The Authorization header the client sent, if any (to check where credentials go). */
+  authorization?: string;
 }
 
 export interface FaultProxy {
@@ -160,7 +162,12 @@ export function startFaultProxy(target: string): Promise<FaultProxy> {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = req.url ?? '/';
-    const seen: ProxiedRequest = { method, path, status: 0 };
+    const seen: ProxiedRequest = {
+      method,
+      path,
+      status: 0,
+      ...(req.headers.authorization !== undefined && { authorization: req.headers.authorization }),
+    };
     requests.push(seen);
     const rule = takeRule(method, path);
     const action = rule?.action;

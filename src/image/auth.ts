@@ -6,6 +6,7 @@
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { RetryableError, isRetryableStatus, parseRetryAfter } from '../util/retry.js';
+import { isInsecureRegistry } from './reference.js';
 
 export interface RegistryCredentials {
   username?: string;
@@ -40,8 +41,17 @@ export function basicHeader(c: Required<RegistryCredentials>): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
-/** Checks a URL the registry gave us (token realm, upload Location, redirect) stays http(s). */
-export function checkHttpUrl(u: string, base: string | undefined, what: string): URL {
+/**
+ * Checks a URL the registry gave us (token realm, upload Location, redirect): http(s) only, and plain
+ * http only to a loopback host or one named in `insecure-registries` (as Docker allows), so neither
+ * credentials nor image bytes travel unencrypted because a registry (or someone in its path) says so.
+ */
+export function checkHttpUrl(
+  u: string,
+  base: string | undefined,
+  what: string,
+  insecureRegistries: readonly string[] = [],
+): URL {
   let url: URL;
   try {
     url = new URL(u, base);
@@ -51,6 +61,12 @@ export function checkHttpUrl(u: string, base: string | undefined, what: string):
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new Error(
       `registry sent a ${what} URL with scheme ${url.protocol} (only http and https are followed)`,
+    );
+  }
+  if (url.protocol === 'http:' && !isInsecureRegistry(url.host, insecureRegistries)) {
+    throw new UserError(
+      `The registry's ${what} is on plain http (${url.origin}${url.pathname}); it was refused, and no credentials or image bytes were sent there.`,
+      `Serve the registry (and its token service) over https, or, on a trusted network, add '${url.host}' to insecure-registries.`,
     );
   }
   return url;
@@ -64,6 +80,7 @@ export function repoScope(repository: string, actions: 'pull' | 'pull,push'): st
 export interface TokenSourceOptions {
   registry: string;
   credentials?: RegistryCredentials;
+  insecureRegistries?: readonly string[];
   fetch: typeof fetch;
   logger: Logger;
 }
@@ -100,7 +117,8 @@ export class TokenCache {
   ): Promise<string> {
     const realm = challenge.params['realm'];
     if (!realm) throw new Error(`${this.opts.registry} sent a Bearer challenge without a realm`);
-    const url = checkHttpUrl(realm, undefined, 'token realm');
+    // The realm may be another host (auth.docker.io, ghcr.io/token): it gets the credentials, over https.
+    const url = checkHttpUrl(realm, undefined, 'token realm', this.opts.insecureRegistries);
     if (challenge.params['service']) url.searchParams.set('service', challenge.params['service']);
     for (const s of scopes) url.searchParams.append('scope', s);
     const creds = this.opts.credentials;
@@ -146,7 +164,7 @@ export function credentialsError(
   if (!hasCredentials(creds)) {
     return new UserError(
       `${registry} requires credentials for ${repository}, and none were given.`,
-      'Set registry-username and registry-password (or base-registry-username/-password for a private base image).',
+      'Log in with docker/login-action before this step, or set registry-username and registry-password (base-registry-username/-password for a private base image on another host).',
     );
   }
   return new UserError(

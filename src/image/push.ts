@@ -3,6 +3,7 @@
  * lives on the same registry, else upload), then each platform's manifest by digest, then the index by
  * digest, and the tags last, so a failure never leaves a tag pointing at a half-pushed image.
  */
+import { UserError, isUserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { formatBytes } from '../util/progress.js';
 import type { RetryOptions } from '../util/retry.js';
@@ -145,13 +146,47 @@ export async function pushImage(
   if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {
     await client.putManifest(repo, img.digest, img.bytes, img.mediaType);
   }
+  // Tags move one PUT at a time (the distribution API has no transaction): each is logged as it moves,
+  // and a failure names the ones that already point at the new image.
   for (const t of tags) {
-    await client.putManifest(repo, t, img.bytes, img.mediaType);
+    try {
+      await client.putManifest(repo, t, img.bytes, img.mediaType);
+    } catch (e) {
+      throw tagError(`${target.registry}/${repo}`, img.digest, t, result.tags, tags, e);
+    }
     result.tags.push(t);
+    opts.logger.info(`Moved tag ${target.registry}/${repo}:${t} to ${img.digest}`);
   }
   result.bytesUploaded = client.stats.bytesUploaded - before;
   opts.logger.info(
     `Pushed ${formatReference({ ...target, digest: img.digest })}: ${result.blobsUploaded} blobs uploaded, ${result.blobsMounted} mounted, ${result.blobsSkipped} already present; tags ${tags.join(', ') || '(none)'}`,
   );
   return result;
+}
+
+/**
+ * A tag PUT failed after the image itself was pushed: says which tags already moved to the new digest
+ * and which did not, keeping the cause's own fix when it has one.
+ */
+export function tagError(
+  repository: string,
+  digest: string,
+  failed: string,
+  moved: string[],
+  tags: string[],
+  cause: unknown,
+): UserError {
+  const why = isUserError(cause) ? cause.message : cause instanceof Error ? cause.message : String(cause);
+  const left = tags.slice(tags.indexOf(failed));
+  const list = (ts: string[]): string => ts.map((t) => `'${t}'`).join(', ');
+  return new UserError(
+    `Pushed ${repository}@${digest}, but moving tag '${failed}' failed: ${why}. ` +
+      (moved.length > 0
+        ? `Tag(s) ${list(moved)} already point at the new image; ${list(left)} still point where they did.`
+        : `No tag was moved: ${list(left)} still point where they did.`),
+    isUserError(cause)
+      ? cause.fix
+      : 'Re-run the job: the push is idempotent and moves the remaining tags (or move them by hand, e.g. `skopeo copy` of the digest).',
+    { cause },
+  );
 }

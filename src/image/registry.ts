@@ -127,6 +127,9 @@ const errorDetail = async (res: Response): Promise<string> => {
 export class RegistryClient {
   readonly registry: string;
   readonly baseUrl: string;
+  /** The only origin that gets the Authorization header (besides the token realm's token request). */
+  private readonly origin: string;
+  private readonly insecure: readonly string[];
   private readonly f: typeof fetch;
   private readonly logger: Logger;
   private readonly creds: RegistryCredentials | undefined;
@@ -144,6 +147,8 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.baseUrl = registryBaseUrl(opts.registry, opts.insecureRegistries);
+    this.origin = new URL(this.baseUrl).origin;
+    this.insecure = opts.insecureRegistries ?? [];
     const f = opts.fetch ?? fetch;
     const signal = opts.signal;
     this.f = signal ? (input, init) => f(input, { ...init, signal }) : f;
@@ -156,6 +161,7 @@ export class RegistryClient {
     this.tokens = new TokenCache({
       registry: opts.registry,
       credentials: opts.credentials,
+      insecureRegistries: this.insecure,
       fetch: this.f,
       logger: opts.logger,
     });
@@ -218,15 +224,18 @@ export class RegistryClient {
   }
 
   /**
-   * One request with auth, retries (408/429/5xx, resets; `Retry-After`), redirects (Authorization
-   * dropped when leaving the registry's origin) and the named 401/403 errors. Returns any other status.
+   * One request with auth, retries (408/429/5xx, resets; `Retry-After`), redirects and the named
+   * 401/403 errors. Returns any other status. The Authorization header goes to the registry's own
+   * origin only: an upload Location or a redirect elsewhere (blob storage) is requested without it, as
+   * Docker does, and plain http is refused unless the host is loopback or in insecure-registries.
    */
   private async request(spec: RequestSpec, retry = true): Promise<Response> {
     const attempt = async (): Promise<Response> => {
       let reauthed = false;
       for (;;) {
-        const auth = await this.authHeader(spec);
-        let url = checkHttpUrl(spec.url, this.baseUrl, 'request');
+        let url = checkHttpUrl(spec.url, this.baseUrl, 'request', this.insecure);
+        const foreign = url.origin !== this.origin;
+        const auth = foreign ? undefined : await this.authHeader(spec);
         const headers: Record<string, string> = { ...spec.headers };
         if (auth) headers['authorization'] = auth;
         const b = spec.body?.();
@@ -253,9 +262,9 @@ export class RegistryClient {
           const loc = res.headers.get('location');
           if (!loc) break;
           await res.body?.cancel();
-          const next = checkHttpUrl(loc, url.href, 'redirect');
+          const next = checkHttpUrl(loc, url.href, 'redirect', this.insecure);
           const h = { ...headers };
-          if (next.origin !== new URL(this.baseUrl).origin) delete h['authorization'];
+          if (next.origin !== this.origin) delete h['authorization'];
           url = next;
           this.stats.requests++;
           res = await this.f(url, init(h));
@@ -265,6 +274,13 @@ export class RegistryClient {
           throw new RetryableError(
             `${spec.method} ${url.pathname} answered ${res.status}${detail ? ` (${detail})` : ''}`,
             parseRetryAfter(res.headers.get('retry-after')),
+          );
+        }
+        if ((res.status === 401 || res.status === 403) && url.origin !== this.origin) {
+          await res.body?.cancel();
+          throw new UserError(
+            `${spec.method} ${url.origin}${url.pathname}, where ${this.registry} sent this request, answered ${res.status}: that origin is not the registry's, so the registry credentials were not sent there (they go only to ${this.origin} and its token service).`,
+            'Configure the registry to hand out upload and blob URLs on its own host (or pre-signed ones), or push to a registry that does.',
           );
         }
         if (res.status === 401) {
@@ -411,7 +427,7 @@ export class RegistryClient {
   private location(res: Response, from: string): string {
     const loc = res.headers.get('location');
     if (!loc) throw new Error(`${this.registry} sent no upload Location`);
-    return checkHttpUrl(loc, from, 'upload Location').href;
+    return checkHttpUrl(loc, from, 'upload Location', this.insecure).href;
   }
 
   /**

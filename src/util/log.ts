@@ -17,3 +17,13 @@ export const silentLogger: Logger = {
   debug: () => undefined,
   secret: () => undefined,
 };
+
+/**
+ * Escapes a log line the way @actions/core escapes workflow-command data (`%` → `%25`, CR → `%0D`,
+ * LF → `%0A`): the runner reads every stdout line that starts with `::` as a command, so a newline in
+ * an untrusted string (a path, a blob name, a version from ARM, server output) must never reach it raw.
+ * core.warning/debug/error escape their data themselves; core.info writes the line as given.
+ */
+export function escapeLogLine(message: string): string {
+  return message.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
