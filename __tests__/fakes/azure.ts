@@ -83,6 +83,15 @@ export interface Registry {
   registry: string;
 }
 
+/**
+ * What `datareferences` answers for a registry model version, in the service's shapes: a SAS (its
+ * `sasUri` may name the container or carry the asset's own path), or `NoCredentials` (the caller reads
+ * the blob URI with its own storage token). `blobUri` defaults to the version's modelUri.
+ */
+export type DataReferenceSpec =
+  | { credentialType: 'SAS'; sasUri: string; blobUri?: string }
+  | { credentialType: 'NoCredentials'; blobUri?: string };
+
 export type FakeAction =
   { status: number; headers?: Record<string, string>; body?: string } | { reset: 'before' };
 
@@ -116,8 +125,8 @@ export interface FakeAzure {
   addModelVersion(ws: Workspace, spec: ModelVersionSpec): void;
   addDatastore(ws: Workspace, spec: DatastoreSpec): void;
   addRegistryModelVersion(reg: Registry, spec: ModelVersionSpec): void;
-  /** What `datareferences` returns for that registry model version: a container SAS URI. */
-  setDataReference(reg: Registry, name: string, version: string, sasUri: string): void;
+  /** What `datareferences` returns for that registry model version (replacing any earlier answer). */
+  setDataReference(reg: Registry, name: string, version: string, reference: DataReferenceSpec): void;
   addFault(fault: FakeFault): void;
   clearFaults(): void;
   stop(): Promise<void>;
@@ -203,7 +212,7 @@ interface AssetStore {
   id: string;
   models: Map<string, Map<string, StoredModelVersion>>;
   datastores: Map<string, DatastoreSpec>;
-  dataReferences: Map<string, string>;
+  dataReferences: Map<string, DataReferenceSpec>;
 }
 
 class ArmError extends Error {
@@ -709,8 +718,8 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
       authorize(principal, act('datareferences/versions/action'), scope);
       const s = requireParent();
       const version = s.models.get(lower(n))?.get(v);
-      const sasUri = s.dataReferences.get(`${lower(n)}/${v}`);
-      if (!version || !sasUri) throw assetNotFound(`data reference for ${n} version ${v}`);
+      const reference = s.dataReferences.get(`${lower(n)}/${v}`);
+      if (!version || !reference) throw assetNotFound(`data reference for ${n} version ${v}`);
       let parsed: { assetId?: unknown; blobUri?: unknown };
       try {
         parsed = JSON.parse(body) as typeof parsed;
@@ -731,9 +740,12 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
       }
       return {
         blobReferenceForConsumption: {
-          blobUri: version.modelUri,
+          blobUri: reference.blobUri ?? version.modelUri,
           storageAccountArmId: `/subscriptions/${parentId.split('/')[2]}/resourceGroups/registry-rg/providers/Microsoft.Storage/storageAccounts/registrystorage`,
-          credential: { credentialType: 'SAS', sasUri, wasbsUri: null },
+          credential:
+            reference.credentialType === 'SAS'
+              ? { credentialType: 'SAS', sasUri: reference.sasUri, wasbsUri: null }
+              : { credentialType: 'NoCredentials' },
         },
         imageReferenceForConsumption: null,
       };
@@ -885,8 +897,8 @@ export async function startFakeAzure(options: FakeAzureOptions = {}): Promise<Fa
     addRegistryModelVersion(reg, spec) {
       addVersion(registryId(reg), spec);
     },
-    setDataReference(reg, name, version, sasUri) {
-      store(registryId(reg)).dataReferences.set(`${lower(name)}/${version}`, sasUri);
+    setDataReference(reg, name, version, reference) {
+      store(registryId(reg)).dataReferences.set(`${lower(name)}/${version}`, reference);
     },
     addFault(fault) {
       faults.push({ fault, remaining: fault.times ?? 1 });

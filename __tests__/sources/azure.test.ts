@@ -12,6 +12,8 @@ import {
 } from '@azure/storage-blob';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { failure } from '../fixtures/errors.js';
@@ -29,11 +31,12 @@ import {
   registryId,
   startFakeAzure,
   workspaceId,
+  type DataReferenceSpec,
   type FakeAzure,
   type Registry,
   type Workspace,
 } from '../fakes/azure.js';
-import { serverCertPath, serverKeyPath } from '../fakes/tls.js';
+import { serverCertPath, serverKeyPath, serverTlsOptions } from '../fakes/tls.js';
 import {
   captureLogger,
   createContainer,
@@ -65,6 +68,9 @@ let httpsAzurite: Azurite;
 let blobstore: ContainerClient;
 let sasToken: string;
 let registrySasUri: string;
+let httpsRegistrySas: string;
+/** An https host no storage token may reach: records what it is sent. */
+let trap: { url: string; port: number; authorizations: Array<string | undefined>; stop(): Promise<void> };
 const oidcTokens: string[] = [];
 const loggers: CapturedLogger[] = [];
 const errors: string[] = [];
@@ -84,6 +90,7 @@ const files = {
   mlflowExtra: onnxBytes('mlflow-extra'),
   registry: onnxBytes('registry'),
   identity: onnxBytes('identity'),
+  registry5: onnxBytes('registry 5'),
   ranged: randomBytes(3 * 1024 * 1024 + 123),
 };
 
@@ -153,6 +160,18 @@ beforeAll(async () => {
     startAzurite({ tls: { certPath: serverCertPath, keyPath: serverKeyPath }, oauth: 'basic' }),
   ]);
   proxy = await startFaultProxy(new URL(azurite.blobEndpoint).origin);
+  const trapServer = createHttpsServer(serverTlsOptions(), (req, res) => {
+    trap.authorizations.push(req.headers.authorization);
+    res.writeHead(403).end();
+  });
+  await new Promise<void>((r) => trapServer.listen(0, '127.0.0.1', r));
+  const trapPort = (trapServer.address() as AddressInfo).port;
+  trap = {
+    url: `https://127.0.0.1:${trapPort}`,
+    port: trapPort,
+    authorizations: [],
+    stop: () => new Promise<void>((r) => trapServer.close(() => r())),
+  };
 
   fake.addPrincipal({
     clientId: OIDC_APP,
@@ -298,12 +317,64 @@ beforeAll(async () => {
   await upload(registryContainer, 'models/reg-model/4/config.json', files.config);
   const registryModelUri = `${blobEndpoint}/registry-container/models/reg-model/4`;
   fake.addRegistryModelVersion(reg, { name: 'reg-model', version: '4', modelUri: registryModelUri });
-  fake.setDataReference(reg, 'reg-model', '4', registrySasUri);
+  fake.setDataReference(reg, 'reg-model', '4', { credentialType: 'SAS', sasUri: registrySasUri });
+  // A registry model on the https, OAuth-checking Azurite: datareferences answers each shape in turn.
+  const httpsRegistry = await createContainer(
+    httpsAzurite.blobEndpoint,
+    httpsAzurite.accountName,
+    httpsAzurite.accountKey,
+    'registry-container',
+  );
+  await upload(httpsRegistry, 'models/reg-model/5/model.onnx', files.registry5);
+  await upload(httpsRegistry, 'models/reg-model/5/config.json', files.config);
+  httpsRegistrySas = generateBlobSASQueryParameters(
+    {
+      containerName: 'registry-container',
+      permissions: ContainerSASPermissions.parse('rl'),
+      expiresOn: new Date(Date.now() + 3600_000),
+    },
+    new StorageSharedKeyCredential(httpsAzurite.accountName, httpsAzurite.accountKey),
+  ).toString();
+  fake.addRegistryModelVersion(reg, {
+    name: 'reg-model',
+    version: '5',
+    modelUri: `${httpsAzurite.blobEndpoint}/registry-container/models/reg-model/5`,
+  });
+  // modelUris and datastores that name a host outside the storage endpoint template.
+  fake.addModelVersion(ws, {
+    name: 'elsewhere-model',
+    version: '1',
+    modelUri: `${trap.url}/${httpsAzurite.accountName}/identity-container/models/identity-model/model.onnx`,
+  });
+  fake.addDatastore(ws, {
+    name: 'elsewherestore',
+    accountName: httpsAzurite.accountName,
+    containerName: 'identity-container',
+    endpoint: `127.0.0.1:${trap.port}`,
+    credentialsType: 'None',
+  });
+  fake.addModelVersion(ws, {
+    name: 'elsewhere-datastore-model',
+    version: '1',
+    modelUri: 'azureml://datastores/elsewherestore/paths/models/identity-model',
+  });
+  fake.addRegistryModelVersion(reg, {
+    name: 'elsewhere-registry-model',
+    version: '1',
+    modelUri: `${trap.url}/${httpsAzurite.accountName}/registry-container/models/reg-model/5`,
+  });
+  fake.setDataReference(reg, 'elsewhere-registry-model', '1', { credentialType: 'NoCredentials' });
+  // A modelUri that carries its own SAS, on plain http Azurite: no identity involved.
+  fake.addModelVersion(ws, {
+    name: 'sas-uri-model',
+    version: '1',
+    modelUri: `${blobEndpoint}/sas-container/models/folder-model/1/model.onnx?${sasToken}`,
+  });
 }, 120_000);
 
 afterAll(async () => {
   for (const c of cleanups) await c();
-  await Promise.all([fake?.stop(), proxy?.stop(), azurite?.stop(), httpsAzurite?.stop()]);
+  await Promise.all([fake?.stop(), proxy?.stop(), azurite?.stop(), httpsAzurite?.stop(), trap?.stop()]);
 });
 
 describe('workspace models', () => {
@@ -460,12 +531,52 @@ describe('registry models', () => {
     });
     expect(model.files.map((f) => f.path)).toEqual(['config.json', 'model.onnx']);
     expect(await fileOf(model, 'model.onnx')).toEqual(files.registry);
-    expect(logger.secrets).toContain(registrySasUri);
+    expect(logger.secrets).toContain(registrySasUri.split('?')[1]);
     const dataRef = fake.requests.find((r) => /datareferences\/reg-model\/versions\/4/.test(r.path))!;
     expect(JSON.parse(dataRef.body)).toEqual({
       assetId: 'azureml://registries/shared-registry/models/reg-model/versions/4',
       blobUri: `${azurite.blobEndpoint}/registry-container/models/reg-model/4`,
     });
+  });
+
+  test.each<[string, () => DataReferenceSpec]>([
+    [
+      'a SAS for the container',
+      () => ({
+        credentialType: 'SAS',
+        sasUri: `${httpsAzurite.blobEndpoint}/registry-container?${httpsRegistrySas}`,
+      }),
+    ],
+    [
+      "a SAS that carries the asset's path",
+      () => ({
+        credentialType: 'SAS',
+        sasUri: `${httpsAzurite.blobEndpoint}/registry-container/models/reg-model/5?${httpsRegistrySas}`,
+      }),
+    ],
+    ['NoCredentials (read with the storage token)', () => ({ credentialType: 'NoCredentials' })],
+  ])('datareferences answering %s: container and path come from the blob URI', async (_, answer) => {
+    fake.setDataReference(reg, 'reg-model', '5', answer());
+    const before = fake.requests.length;
+    const { model, logger } = await fetchWith(
+      'azureml://registries/shared-registry/models/reg-model/versions/5',
+      settings({
+        resourceGroup: 'reg-rg',
+        workspace: undefined,
+        blobEndpointTemplate: `${new URL(httpsAzurite.blobEndpoint).origin}/{account}`,
+      }),
+    );
+    expect(model.files.map((f) => f.path)).toEqual(['config.json', 'model.onnx']);
+    expect(await fileOf(model, 'model.onnx')).toEqual(files.registry5);
+    const storageTokens = fake.requests
+      .slice(before)
+      .filter((r) => /scope=https%3A%2F%2Fstorage\.azure\.com%2F\.default/.test(r.body));
+    if (answer().credentialType === 'SAS') {
+      expect(logger.secrets).toContain(httpsRegistrySas);
+      expect(storageTokens).toHaveLength(0);
+    } else {
+      expect(storageTokens.length).toBeGreaterThan(0);
+    }
   });
 
   test('a registry model needs the subscription and resource group', async () => {
@@ -476,6 +587,46 @@ describe('registry models', () => {
       ),
     );
     expect(e.fix).toMatch(/azure-resource-group/);
+  });
+});
+
+describe('the storage token goes only to the storage endpoint', () => {
+  const httpsTemplate = () => `${new URL(httpsAzurite.blobEndpoint).origin}/{account}`;
+
+  test.each([
+    [
+      'a modelUri on another host',
+      'elsewhere-model:1',
+      () => settings({ blobEndpointTemplate: httpsTemplate() }),
+    ],
+    [
+      'a datastore whose endpoint suffix names another host',
+      'elsewhere-datastore-model:1',
+      () => settings({ blobEndpointTemplate: 'https://{endpoint-suffix}/{account}' }),
+    ],
+    [
+      'a registry blob URI on another host (NoCredentials)',
+      'azureml://registries/shared-registry/models/elsewhere-registry-model/versions/1',
+      () => settings({ resourceGroup: 'reg-rg', blobEndpointTemplate: httpsTemplate() }),
+    ],
+  ])('%s: one error, and the host is never sent a token', async (_, model, azure) => {
+    const e = await failure(fetchWith(model, azure()));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^Refusing to send the Azure storage token to ${trap.url.replace(/\./g, '\\.')}/${httpsAzurite.accountName}: `,
+      ),
+    );
+    expect(e.fix).toMatch(/azure-blob-endpoint/);
+    expect(trap.authorizations).toEqual([]);
+  });
+
+  test('a modelUri that carries a SAS is read with it, whatever the template', async () => {
+    const { model, logger } = await fetchWith(
+      'sas-uri-model:1',
+      settings({ blobEndpointTemplate: httpsTemplate() }),
+    );
+    expect(await fileOf(model, 'model.onnx')).toEqual(files.folderModel);
+    expect(logger.secrets).toContain(sasToken);
   });
 });
 

@@ -1,7 +1,12 @@
 /** Azure settings: creds JSON, login choice, cloud endpoints, masking. */
 import { describe, expect, test } from '@jest/globals';
 import { userError } from '../fixtures/errors.js';
-import { blobServiceUrl, resolveAzureSettings } from '../../src/model-source/settings.js';
+import {
+  blobServiceUrl,
+  identityBlobServiceUrls,
+  resolveAzureSettings,
+  sameServiceUrl,
+} from '../../src/model-source/settings.js';
 import { captureLogger } from './helpers.js';
 
 const creds = {
@@ -127,4 +132,48 @@ test('blobServiceUrl: default public template, sovereign suffix, custom template
   expect(blobServiceUrl('http://127.0.0.1:10000/{account}', 'devstoreaccount1')).toBe(
     'http://127.0.0.1:10000/devstoreaccount1',
   );
+});
+
+describe('hosts that may receive the storage token', () => {
+  const resolve = (extra: Record<string, string>) =>
+    resolveAzureSettings({ clientId: 'a', tenantId: 't', ...extra }, captureLogger());
+  const trusted = (extra: Record<string, string>, url: string) =>
+    identityBlobServiceUrls(resolve(extra), 'acct').some((t) => sameServiceUrl(t, url));
+
+  test.each([
+    ['https://management.azure.com', 'https://acct.blob.core.windows.net'],
+    ['https://management.usgovcloudapi.net', 'https://acct.blob.core.usgovcloudapi.net'],
+    ['https://management.chinacloudapi.cn/', 'https://ACCT.blob.core.chinacloudapi.cn/'],
+  ])("ARM %s: the cloud's own blob storage, and nothing else", (arm, own) => {
+    expect(trusted({ resourceManagerEndpoint: arm }, own)).toBe(true);
+    for (const other of [
+      'https://acct.blob.evil.example',
+      'https://acct.blob.core.windows.net.evil.example',
+      'https://other.blob.core.windows.net',
+      'http://acct.blob.core.windows.net',
+      'https://127.0.0.1:10000/acct',
+    ]) {
+      if (other.toLowerCase() !== own.toLowerCase()) {
+        expect([other, trusted({ resourceManagerEndpoint: arm }, other)]).toEqual([other, false]);
+      }
+    }
+  });
+
+  test('the azure-blob-endpoint template adds its host; {endpoint-suffix} is the cloud suffix', () => {
+    expect(
+      trusted({ blobEndpointTemplate: 'https://127.0.0.1:10000/{account}' }, 'https://127.0.0.1:10000/acct'),
+    ).toBe(true);
+    const dfs = { blobEndpointTemplate: 'https://{account}.privatelink.blob.{endpoint-suffix}' };
+    expect(trusted(dfs, 'https://acct.privatelink.blob.core.windows.net')).toBe(true);
+    expect(trusted(dfs, 'https://acct.privatelink.blob.evil.example')).toBe(false);
+    // A cloud this action does not know: only a template without {endpoint-suffix} is trusted.
+    const unknown = { resourceManagerEndpoint: 'https://management.local.azurestack.external' };
+    expect(identityBlobServiceUrls(resolve(unknown), 'acct')).toEqual([]);
+    expect(
+      trusted(
+        { ...unknown, blobEndpointTemplate: 'https://{account}.blob.{endpoint-suffix}' },
+        'https://acct.blob.x',
+      ),
+    ).toBe(false);
+  });
 });

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -202,6 +203,36 @@ describe('https URL', () => {
     expect(ok.name).toBe('iris');
   });
 
+  test('an https redirect is followed; a redirect to plain http is refused before anything is fetched', async () => {
+    const target = `${server.url}/models/roberta-sequence-classification-9.onnx`;
+    server.faults.set('/moved.onnx', [{ status: 302, headers: { location: `${target}?sig=MOVEDSIG%3D` } }]);
+    const logger = captureLogger();
+    const moved = await fetchRef(`${server.url}/moved.onnx`, { logger });
+    expect(moved.sha256).toBe(sha(roberta));
+    expect(logger.secrets).toContain('sig=MOVEDSIG%3D');
+
+    let httpRequests = 0;
+    const plain = createHttpServer((_req, res) => {
+      httpRequests++;
+      res.writeHead(200, { 'content-length': String(roberta.length) }).end(roberta);
+    });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    try {
+      const http = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/m.onnx`;
+      server.faults.set('/downgrade.onnx', [
+        { status: 301, headers: { location: `${http}?sv=1&sig=DOWNSIG` } },
+      ]);
+      const e = await failure(fetchRef(`${server.url}/downgrade.onnx?sig=FIRSTSIG`));
+      expect(e.message).toBe(
+        `Downloading ${server.url}/downgrade.onnx failed: ${server.url}/downgrade.onnx redirects to ${http}, which is not https.`,
+      );
+      expect(e.fix).toMatch(/https/);
+      expect(httpRequests).toBe(0);
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
+  });
+
   test('a file that is not .onnx is an error naming what was found', async () => {
     const e = await failure(fetchRef(`${server.url}/weights/model.bin`));
     expect(e.message).toMatch(/contains no \.onnx file \(found: model\.bin\)/);
@@ -247,6 +278,55 @@ describe('local path', () => {
     // The same bytes always give the same version.
     const again = await fetchRef(dir);
     expect(again.version).toBe(model.version);
+  });
+
+  test('a folder: links inside it are copied as files, .git is never packaged', async () => {
+    const dir = join(root.path, 'linked');
+    await mkdir(join(dir, '.git'), { recursive: true });
+    await mkdir(join(dir, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'model.onnx'), roberta);
+    await writeFile(join(dir, 'config.json'), '{}');
+    await writeFile(join(dir, '.git', 'config'), '[http] extraheader = AUTHORIZATION: basic TOKEN');
+    await symlink('../config.json', join(dir, 'sub', 'alias.json'));
+    await symlink('sub', join(dir, 'sub-link'));
+    const model = await fetchRef(dir);
+    expect(model.files.map((f) => f.path)).toEqual([
+      'config.json',
+      'model.onnx',
+      'sub-link/alias.json',
+      'sub/alias.json',
+    ]);
+    expect(await readFile(join(model.dir, 'sub', 'alias.json'), 'utf8')).toBe('{}');
+  });
+
+  test.each<[string, (dir: string, outside: string) => Promise<void>, RegExp]>([
+    [
+      'a link to a file outside the folder',
+      (dir, outside) => symlink(join(outside, 'config.json'), join(dir, 'docker-config.json')),
+      /holds a symbolic link that leads out of it: docker-config\.json\.$/,
+    ],
+    [
+      'a nested relative link out of the folder',
+      (dir) => mkdir(join(dir, 'a')).then(() => symlink('../../outside', join(dir, 'a', 'up'))),
+      /leads out of it: a\/up\.$/,
+    ],
+    [
+      'a link that loops back to the folder',
+      (dir) => symlink('.', join(dir, 'loop')),
+      /loops back to a folder above it: loop\.$/,
+    ],
+  ])('a folder with %s is refused with one error line', async (_, link, message) => {
+    const base = join(root.path, `links-${++n}`);
+    const dir = join(base, 'model');
+    const outside = join(base, 'outside');
+    await mkdir(dir, { recursive: true });
+    await mkdir(outside, { recursive: true });
+    await writeFile(join(outside, 'config.json'), '{"auths":{"ghcr.io":{"auth":"c2VjcmV0"}}}');
+    await writeFile(join(dir, 'model.onnx'), roberta);
+    await link(dir, outside);
+    const e = await failure(fetchRef(dir));
+    expect(e.message).toMatch(message);
+    expect(e.toString()).not.toMatch(/\n/);
   });
 
   test('model-sha256: the single file sha256 matches, another value fails', async () => {

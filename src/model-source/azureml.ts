@@ -1,7 +1,8 @@
 /**
  * Resolves an Azure ML model reference (workspace or registry) through ARM to the blob container and
  * prefix holding its files, with the credentials to read them: datastore account key or SAS (via
- * listSecrets), the Entra identity, or a registry's data-reference SAS. ARM failures become one line
+ * listSecrets), the Entra identity (only towards trusted storage hosts), or a registry's data-reference
+ * credential (SAS or identity). ARM failures become one line
  * with the fix (the versions that exist, the missing role, the input to check).
  */
 import { UserError } from '../errors.js';
@@ -16,7 +17,8 @@ import {
   type WorkspaceCoordinates,
   type WorkspaceModelRef,
 } from './reference.js';
-import { blobServiceUrl, type ResolvedAzure } from './settings.js';
+import { blobServiceUrl, identityBlobServiceUrls, sameServiceUrl, type ResolvedAzure } from './settings.js';
+import { displayUrl, maskUrlSecrets } from '../util/url.js';
 
 export type BlobAuth =
   | { kind: 'key'; accountName: string; accountKey: string }
@@ -294,7 +296,7 @@ async function getModelVersion(
   }
 }
 
-function modelUriOf(v: ArmModelVersion, name: string, version: string): string {
+function modelUriOf(ctx: AzureMlContext, v: ArmModelVersion, name: string, version: string): string {
   const uri = v.properties?.modelUri;
   if (!uri) {
     throw new UserError(
@@ -302,7 +304,27 @@ function modelUriOf(v: ArmModelVersion, name: string, version: string): string {
       're-register the model version with a path to its files.',
     );
   }
+  maskUrlSecrets(uri, ctx.logger);
   return uri;
+}
+
+/**
+ * Identity-based access to a blob service: allowed only where the storage token belongs (the
+ * azure-blob-endpoint template or the cloud's storage suffix); anything else is one error, and no
+ * token is requested or sent.
+ */
+function identityAuth(ctx: AzureMlContext, serviceUrl: string, accountName: string, what: string): BlobAuth {
+  const trusted = identityBlobServiceUrls(ctx.azure, accountName);
+  if (trusted.some((t) => sameServiceUrl(t, serviceUrl))) return { kind: 'identity' };
+  const expected = trusted.length
+    ? trusted.join(' or ')
+    : `none known: azure-resource-manager-endpoint ${ctx.azure.resourceManagerEndpoint} is not a cloud this action knows`;
+  throw new UserError(
+    `Refusing to send the Azure storage token to ${displayUrl(serviceUrl)}: ${what} names a host that is ` +
+      `neither the azure-blob-endpoint template nor the cloud's blob storage (expected ${expected}).`,
+    'if that storage is genuine, set azure-blob-endpoint to its template (e.g. https://{account}.blob.core.usgovcloudapi.net); ' +
+      "otherwise correct the model's modelUri or the datastore's endpoint (az ml datastore show), or give the URI a SAS.",
+  );
 }
 
 /** Reads a workspace datastore and the credentials it uses. */
@@ -335,7 +357,10 @@ async function datastoreAccess(
   const containerUrl = `${service}/${container}`;
   const kind = p.credentials?.credentialsType ?? 'None';
   const via = `datastore ${datastore} (${kind})`;
-  if (kind === 'None') return { containerUrl, prefix, auth: { kind: 'identity' }, via };
+  if (kind === 'None') {
+    const auth = identityAuth(ctx, service, p.accountName, `datastore ${datastore}`);
+    return { containerUrl, prefix, auth, via };
+  }
   if (kind !== 'AccountKey' && kind !== 'Sas') {
     throw new UserError(
       `Datastore ${datastore} uses ${kind} credentials, which this action does not support.`,
@@ -350,7 +375,7 @@ async function datastoreAccess(
     throw explain(e, `Listing the secrets of datastore ${datastore}`);
   }
   if (secrets.key) ctx.logger.secret(secrets.key);
-  if (secrets.sasToken) maskSas(ctx.logger, secrets.sasToken);
+  if (secrets.sasToken) maskUrlSecrets(secrets.sasToken, ctx.logger);
   if (secrets.secretsType === 'AccountKey' && secrets.key) {
     return {
       containerUrl,
@@ -368,18 +393,6 @@ async function datastoreAccess(
   );
 }
 
-/** Masks a SAS token and its signature (which may be printed on its own, encoded or not). */
-export function maskSas(logger: Logger, sasOrUrl: string): void {
-  logger.secret(sasOrUrl);
-  const query = sasOrUrl.includes('?') ? sasOrUrl.slice(sasOrUrl.indexOf('?') + 1) : sasOrUrl;
-  logger.secret(query);
-  const sig = new URLSearchParams(query).get('sig');
-  if (sig) {
-    logger.secret(sig);
-    logger.secret(encodeURIComponent(sig));
-  }
-}
-
 /** Workspace model: ARM version (resolving latest) -> modelUri -> datastore or blob URL. */
 export async function resolveWorkspaceModel(
   ref: WorkspaceModelRef,
@@ -394,16 +407,22 @@ export async function resolveWorkspaceModel(
     ? await latestVersion(ctx, wsId, ref.name, where, explain)
     : ref.version;
   const v = await getModelVersion(ctx, wsId, ref.name, version, where, explain);
-  const location = parseModelUri(modelUriOf(v, ref.name, version));
+  const location = parseModelUri(modelUriOf(ctx, v, ref.name, version));
   let access: BlobAccess;
   if (location.kind === 'datastore') {
     access = await datastoreAccess(ctx, location.workspace ?? ws, location.datastore, location.path);
   } else {
-    if (location.sas) maskSas(ctx.logger, location.sas);
     access = {
       containerUrl: `${location.serviceUrl}/${location.container}`,
       prefix: location.path,
-      auth: location.sas ? { kind: 'sas', sas: location.sas } : { kind: 'identity' },
+      auth: location.sas
+        ? { kind: 'sas', sas: location.sas }
+        : identityAuth(
+            ctx,
+            location.serviceUrl,
+            location.accountName,
+            `the modelUri of ${ref.name}:${version}`,
+          ),
       via: location.sas ? 'the SAS in the modelUri' : 'the Azure identity',
     };
   }
@@ -416,7 +435,7 @@ export async function resolveWorkspaceModel(
   };
 }
 
-/** Registry model: ARM version -> modelUri (blob URL) -> datareferences SAS for its container. */
+/** Registry model: ARM version -> modelUri (blob URL) -> datareferences credential for its files. */
 export async function resolveRegistryModel(
   ref: RegistryModelRef,
   ctx: AzureMlContext,
@@ -437,11 +456,11 @@ export async function resolveRegistryModel(
     ? await latestVersion(ctx, regId, ref.name, where, explain)
     : ref.version;
   const v = await getModelVersion(ctx, regId, ref.name, version, where, explain);
-  const modelUri = modelUriOf(v, ref.name, version);
+  const modelUri = modelUriOf(ctx, v, ref.name, version);
   const location = parseModelUri(modelUri);
   if (location.kind !== 'blob') {
     throw new UserError(
-      `Registry model ${ref.name} version ${version} has modelUri '${modelUri}', not a blob URL.`,
+      `Registry model ${ref.name} version ${version} has modelUri '${displayUrl(modelUri)}', not a blob URL.`,
       'registry models are stored in the registry storage; re-publish the model to the registry.',
     );
   }
@@ -455,26 +474,93 @@ export async function resolveRegistryModel(
   } catch (e) {
     throw explain(e, `Getting read access to the files of ${assetId}`);
   }
-  const sasUri = reference.blobReferenceForConsumption?.credential?.sasUri;
-  if (!sasUri) {
-    throw new UserError(
-      `The registry returned no SAS for ${assetId}.`,
-      're-run; if it persists, check that the model version finished publishing to the registry.',
-    );
-  }
-  maskSas(ctx.logger, sasUri);
-  const url = new URL(sasUri);
-  const containerUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   return {
     name: ref.name,
     version,
     modelType: canonicalModelType(v.properties?.modelType),
     source: assetId,
-    access: {
-      containerUrl,
-      prefix: location.path,
-      auth: { kind: 'sas', sas: url.search.slice(1) },
-      via: `${where} (SAS)`,
-    },
+    access: registryAccess(ctx, reference, modelUri, assetId, where),
   };
+}
+
+/**
+ * Where a registry asset's files are and how to read them, from the datareferences answer. The
+ * container and path always come from the blob URI (the answer's, else the modelUri); the credential
+ * is one of the service's shapes: `SAS` with a `sasUri` (for the container, or carrying the asset's own
+ * path: only its query is used), or `NoCredentials` / `ManagedIdentity` (read with the Azure identity's
+ * storage token, on trusted hosts only).
+ */
+function registryAccess(
+  ctx: AzureMlContext,
+  reference: ArmDataReference,
+  modelUri: string,
+  assetId: string,
+  where: string,
+): BlobAccess {
+  const answer = reference.blobReferenceForConsumption ?? {};
+  const blobUri = answer.blobUri || modelUri;
+  maskUrlSecrets(blobUri, ctx.logger);
+  const blob = parseModelUri(blobUri);
+  if (blob.kind !== 'blob') {
+    throw new UserError(
+      `The registry answered blob URI '${displayUrl(blobUri)}' for ${assetId}, which is not a blob URL.`,
+      're-run; if it persists, re-publish the model version to the registry.',
+    );
+  }
+  const containerUrl = `${blob.serviceUrl}/${blob.container}`;
+  const credential = answer.credential ?? {};
+  const type = credential.credentialType ?? (credential.sasUri ? 'SAS' : 'NoCredentials');
+  const access = (auth: BlobAuth, how: string): BlobAccess => ({
+    containerUrl,
+    prefix: blob.path,
+    auth,
+    via: `${where} (${how})`,
+  });
+  switch (type.toLowerCase()) {
+    case 'sas': {
+      const sasUri = credential.sasUri;
+      if (!sasUri) {
+        throw new UserError(
+          `The registry returned a SAS credential without a sasUri for ${assetId}.`,
+          're-run; if it persists, check that the model version finished publishing to the registry.',
+        );
+      }
+      maskUrlSecrets(sasUri, ctx.logger);
+      const sas = sasOnContainer(sasUri, containerUrl);
+      if (sas === undefined) {
+        throw new UserError(
+          `The registry's SAS for ${assetId} is for ${displayUrl(sasUri)}, not for the container ${containerUrl} that holds its files.`,
+          're-run; if it persists, re-publish the model version to the registry.',
+        );
+      }
+      return access({ kind: 'sas', sas }, 'SAS');
+    }
+    case 'nocredentials':
+    case 'managedidentity':
+      if (blob.sas) return access({ kind: 'sas', sas: blob.sas }, 'SAS in the blob URI');
+      return access(
+        identityAuth(ctx, blob.serviceUrl, blob.accountName, `the registry's blob URI for ${assetId}`),
+        'Azure identity',
+      );
+    default:
+      throw new UserError(
+        `The registry returned a ${type} credential for ${assetId}, which cannot read blob files.`,
+        'use a registry whose storage grants SAS or identity access to model files.',
+      );
+  }
+}
+
+/** The query of a SAS URI issued for `containerUrl` or a blob or folder inside it; undefined otherwise. */
+function sasOnContainer(sasUri: string, containerUrl: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(sasUri);
+  } catch {
+    return undefined;
+  }
+  const target = new URL(containerUrl);
+  const sameHost = url.protocol === target.protocol && url.host.toLowerCase() === target.host.toLowerCase();
+  const inside =
+    sameHost && `${url.pathname.replace(/\/+$/, '')}/`.startsWith(`${target.pathname.replace(/\/+$/, '')}/`);
+  return inside && url.search.length > 1 ? url.search.slice(1) : undefined;
 }

@@ -1,8 +1,10 @@
 /**
  * Plain https download of one model file with the global fetch: streamed to disk, resumed after a
  * connection reset with a Range request pinned by If-Range (or restarted when the server cannot
- * resume), retried on 408/429/5xx honouring Retry-After. The URL's query string (often a SAS) is
- * masked and never printed.
+ * resume), retried on 408/429/5xx honouring Retry-After. Redirects are followed by hand, https only: a
+ * Location on plain http (or any other scheme) is refused, so a model never arrives unauthenticated
+ * and unencrypted. The query string of the URL and of every Location (often a SAS) is masked and never
+ * printed.
  */
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { displayUrl, maskUrlSecrets } from '../util/url.js';
 import {
   RetryableError,
   isRetryableStatus,
@@ -31,10 +34,56 @@ export interface UrlDownloadOptions {
   headersTimeoutMs?: number;
 }
 
-/** The URL without its query string or fragment: safe to print. */
-export function displayUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/**
+ * GET `url`, following up to 10 redirects by hand (fetch's own `follow` would take an https URL to
+ * plain http): every Location must be https, and its query is masked before anything can print it.
+ */
+async function getHttps(
+  url: string,
+  init: RequestInit,
+  doFetch: typeof fetch,
+  logger: Logger,
+): Promise<Response> {
+  let current = url;
+  for (let hops = 0; ; hops++) {
+    const res = await doFetch(current, { ...init, redirect: 'manual' });
+    if (!REDIRECTS.has(res.status)) return res;
+    await res.body?.cancel();
+    const location = res.headers.get('location');
+    const shown = displayUrl(current);
+    if (!location) {
+      throw new UserError(
+        `Downloading ${displayUrl(url)} failed: ${shown} answered ${res.status} without a Location.`,
+        'check the URL.',
+      );
+    }
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new UserError(
+        `Downloading ${displayUrl(url)} failed: ${shown} redirects to an invalid URL.`,
+        'check the URL.',
+      );
+    }
+    maskUrlSecrets(next.href, logger);
+    if (next.protocol !== 'https:') {
+      throw new UserError(
+        `Downloading ${displayUrl(url)} failed: ${shown} redirects to ${displayUrl(next.href)}, which is not https.`,
+        'use a URL that serves the model over https all the way (a model is never downloaded over plain http).',
+      );
+    }
+    if (hops >= MAX_REDIRECTS) {
+      throw new UserError(
+        `Downloading ${displayUrl(url)} failed: more than ${MAX_REDIRECTS} redirects.`,
+        'use the final URL of the model file.',
+      );
+    }
+    current = next.href;
+  }
 }
 
 /** The file name the URL's last path segment gives (model.onnx when it has none). */
@@ -52,12 +101,7 @@ export function fileNameOf(url: string): string {
 /** Downloads `url` into `destDir`; returns the file as expected for verification. */
 export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promise<ExpectedFile> {
   const shown = displayUrl(url);
-  const query = new URL(url).search;
-  if (query.length > 1) {
-    opts.logger.secret(query.slice(1));
-    const sig = new URLSearchParams(query).get('sig');
-    if (sig) opts.logger.secret(sig);
-  }
+  maskUrlSecrets(url, opts.logger);
   const doFetch = opts.fetch ?? fetch;
   const name = fileNameOf(url);
   await mkdir(opts.destDir, { recursive: true });
@@ -82,8 +126,9 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
     const timer = setTimeout(() => controller.abort(), opts.headersTimeoutMs ?? 60_000);
     let res: Response;
     try {
-      res = await doFetch(url, { headers, signal: controller.signal, redirect: 'follow' });
+      res = await getHttps(url, { headers, signal: controller.signal }, doFetch, opts.logger);
     } catch (e) {
+      if (e instanceof UserError) throw e;
       if (controller.signal.aborted)
         throw new RetryableError(`GET ${shown} timed out`, undefined, { cause: e });
       throw e;

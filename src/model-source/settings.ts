@@ -31,6 +31,19 @@ export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 export const DEFAULT_RESOURCE_MANAGER = 'https://management.azure.com';
 export const DEFAULT_BLOB_ENDPOINT_TEMPLATE = 'https://{account}.blob.{endpoint-suffix}';
 
+/** Storage endpoint suffixes of the Azure clouds, by ARM endpoint host (as `az cloud list` shows them). */
+const CLOUD_STORAGE_SUFFIXES: Record<string, string> = {
+  'management.azure.com': 'core.windows.net',
+  'management.usgovcloudapi.net': 'core.usgovcloudapi.net',
+  'management.chinacloudapi.cn': 'core.chinacloudapi.cn',
+  'management.microsoftazure.de': 'core.cloudapi.de',
+};
+
+/** The blob storage suffix of the cloud an ARM endpoint belongs to; undefined for clouds not listed. */
+export function cloudStorageSuffix(resourceManagerEndpoint: string): string | undefined {
+  return CLOUD_STORAGE_SUFFIXES[new URL(resourceManagerEndpoint).hostname.toLowerCase()];
+}
+
 export type AzureLogin =
   | { kind: 'secret'; tenantId: string; clientId: string; clientSecret: string }
   | { kind: 'oidc'; tenantId: string; clientId: string };
@@ -45,6 +58,8 @@ export interface ResolvedAzure {
   resourceManagerEndpoint: string;
   /** Undefined: `https://{account}.blob.{endpoint-suffix}` with the datastore's protocol and suffix. */
   blobEndpointTemplate?: string;
+  /** The cloud's blob storage suffix (core.windows.net ...), from the ARM endpoint; unknown clouds: undefined. */
+  storageSuffix?: string;
   subscriptionId?: string;
   resourceGroup?: string;
   workspace?: string;
@@ -155,16 +170,18 @@ export function resolveAzureSettings(settings: AzureSettings, logger: Logger): R
       true,
     );
   }
+  const resourceManagerEndpoint = normalizeEndpoint(
+    arm ?? DEFAULT_RESOURCE_MANAGER,
+    'azure-resource-manager-endpoint',
+    false,
+  );
   return {
     login,
     authorityHost,
     customAuthority: authorityHost !== DEFAULT_AUTHORITY_HOST,
-    resourceManagerEndpoint: normalizeEndpoint(
-      arm ?? DEFAULT_RESOURCE_MANAGER,
-      'azure-resource-manager-endpoint',
-      false,
-    ),
+    resourceManagerEndpoint,
     blobEndpointTemplate: template?.replace(/\/+$/, ''),
+    storageSuffix: cloudStorageSuffix(resourceManagerEndpoint),
     subscriptionId: blank(settings.subscriptionId) ?? creds?.subscriptionId,
     resourceGroup: blank(settings.resourceGroup),
     workspace: blank(settings.workspace),
@@ -180,4 +197,32 @@ export function blobServiceUrl(
 ): string {
   const t = template ?? DEFAULT_BLOB_ENDPOINT_TEMPLATE.replace(/^https/, protocol);
   return t.replaceAll('{account}', accountName).replaceAll('{endpoint-suffix}', endpointSuffix);
+}
+
+/**
+ * The blob service URLs of `accountName` that may receive the Azure identity's storage token: the
+ * azure-blob-endpoint template's, and the cloud's own (https://{account}.blob.{cloud suffix}). A modelUri
+ * or datastore naming any other host gets no token.
+ */
+export function identityBlobServiceUrls(azure: ResolvedAzure, accountName: string): string[] {
+  const urls: string[] = [];
+  const template = azure.blobEndpointTemplate;
+  if (template && (azure.storageSuffix || !template.includes('{endpoint-suffix}'))) {
+    urls.push(blobServiceUrl(template, accountName, azure.storageSuffix));
+  }
+  if (azure.storageSuffix) urls.push(blobServiceUrl(undefined, accountName, azure.storageSuffix));
+  return urls;
+}
+
+/** Compares blob service URLs by scheme, host, port and path (case-insensitive host, no trailing '/'). */
+export function sameServiceUrl(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    const u = new URL(s);
+    return `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '')}`;
+  };
+  try {
+    return norm(a) === norm(b);
+  } catch {
+    return false;
+  }
 }
