@@ -19,7 +19,7 @@ import type { RegistryClient } from './registry.js';
 export const IMAGE_ROOT = 'app';
 export const SERVER_PATH = '/app/server';
 export const MODEL_PATH = '/app/model';
-/** Non-root user when the base does not name a numeric non-root one (distroless `nonroot`). */
+/** Non-root user when the base does not name a numeric non-root one (distroless's `nonroot`). */
 export const DEFAULT_USER = '65532:65532';
 
 /** Model labels (config Labels and manifest annotations). */
@@ -142,12 +142,20 @@ export function entrypointFor(baseConfig: Record<string, unknown>): string[] {
   return [node, `${SERVER_PATH}/index.js`];
 }
 
-/** Keeps a numeric non-root base user; anything else (root, none, a name) becomes 65532:65532. */
+/**
+ * The image's user, always a numeric non-root `uid:gid` (Kubernetes' runAsNonRoot can only check a
+ * numeric user, and an absent group means gid 0, root's group). A base's numeric non-root uid is kept
+ * (distroless `:nonroot` says "65532", node images' "1000") with its gid when that is numeric and not 0,
+ * else the gid equal to the uid (both conventions pair them); root, no user or a user name (not
+ * resolvable without the base's /etc/passwd) become 65532:65532, distroless's `nonroot`.
+ */
 export function userFor(baseConfig: Record<string, unknown>): string {
   const u = typeof baseConfig['User'] === 'string' ? baseConfig['User'] : '';
-  const m = /^(\d+)(?::(\d+))?$/.exec(u);
-  if (m && m[1] !== '0') return u;
-  return DEFAULT_USER;
+  const m = /^(\d+)(?::(.*))?$/.exec(u.trim());
+  const uid = m?.[1] !== undefined ? Number(m[1]) : 0;
+  if (uid === 0 || !Number.isSafeInteger(uid)) return DEFAULT_USER;
+  const gid = m?.[2] !== undefined && /^\d+$/.test(m[2]) ? Number(m[2]) : 0;
+  return `${uid}:${gid !== 0 && Number.isSafeInteger(gid) ? gid : uid}`;
 }
 
 /** Base env with ours merged in (same key: ours wins, position kept); new keys appended sorted. */
@@ -266,7 +274,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   };
 
   const t0 = Date.now();
-  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`);
+  // Model files are data: read-only (0444) whatever their mode on disk, folders 0555.
+  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`, { executable: false });
   const modelFiles = modelEntries.filter((e) => e.type === 'file');
   if (modelFiles.length === 0) {
     throw new UserError(
