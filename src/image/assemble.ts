@@ -12,7 +12,7 @@ import type { RegistryCredentials } from './auth.js';
 import { loadBase, selectPlatforms, type BaseImage, type BasePlatform, type BlobLocation } from './base.js';
 import { BlobStore } from './blobs.js';
 import { GZIP_LEVEL, entriesFromDir, layerDiffId, writeLayer, type LayerEntry } from './layer.js';
-import { reusableLayers, type ReusableLayer } from './reuse.js';
+import { reusableLayers, verifyReusable, type ReusableLayer } from './reuse.js';
 import { familyTypes, platformKey, type Descriptor, type Family, type Platform } from './oci.js';
 import type { RegistryClient } from './registry.js';
 
@@ -63,8 +63,9 @@ export interface BuildOptions {
   /**
    * Earlier images (`registry/repo:tag`, normally the target's tags) whose layers may be reused: a
    * layer whose diff_id (uncompressed content) matches one of theirs is not compressed again; the
-   * registry's blob is referenced instead (as Docker and BuildKit do). Read with `registryAuth` when on
-   * the push registry; missing or unreadable ones are ignored.
+   * registry's blob is fetched, verified to decompress to that diff_id, and referenced instead (as
+   * Docker and BuildKit reuse layers, minus their trust in the registry). Read with `registryAuth` when
+   * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
   reuseLayersFrom?: string[];
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
@@ -296,15 +297,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
         })
       : new Map<string, ReusableLayer>();
   let reused = 0;
+  let reuseFetched = 0;
   const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
     if (reuse.size > 0) {
       const diffId = await layerDiffId(entries, layerOpts);
       const hit = reuse.get(diffId);
-      // The manifest may outlive its blobs (garbage collection): reuse only what is still there.
-      if (hit && (await hit.client.hasBlob(hit.repository, hit.digest).catch(() => false))) {
+      // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
+      // diff_id computed above from our own files. They stay in the store for the outputs; the location
+      // keeps the registry so that a push to another repository there can mount the blob.
+      const ok = hit && (await verifyReusable(hit, diffId, store, opts.logger));
+      if (hit && ok) {
         reused++;
+        reuseFetched += ok.fetched;
         const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
-        return { digest: hit.digest, diffId, size: hit.size, mediaType: hit.mediaType, location };
+        return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
       }
     }
     const l = await writeLayer(store, entries, layerOpts);
@@ -325,7 +331,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const [modelLayer, ...runtimes] = await Promise.all([produce(modelEntries), ...runtimeLayers]);
   if (!modelLayer) throw new Error('model layer missing');
   opts.logger.info(
-    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
+    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images, verified: ${(reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
   );
 
   const blobs = new Map<string, BlobRecord>();
