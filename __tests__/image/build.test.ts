@@ -5,13 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { UserError } from '../../src/errors.js';
 import { buildImage, type BuildOptions, type BuiltImage } from '../../src/image/index.js';
+import { userFor } from '../../src/image/assemble.js';
 import { MediaType } from '../../src/image/oci.js';
 import { silentLogger } from '../../src/util/log.js';
 import { fakeModel, fakeRuntime, syntheticBase, tempDir } from './helpers.js';
@@ -238,6 +239,26 @@ describe('buildImage (offline, OCI layout base)', () => {
     expect(onnx.data.equals(await readFile(join(common.modelDir, 'model.onnx')))).toBe(true);
   });
 
+  it('model files are read-only (0444) even when executable on disk, folders 0555', async () => {
+    const exe = join(root.dir, 'model-exec');
+    await cp(common.modelDir, exe, { recursive: true });
+    await mkdir(join(exe, 'tokenizer'), { mode: 0o777 });
+    await copyFile(join(exe, 'config.json'), join(exe, 'tokenizer', 'vocab.json'));
+    await chmod(join(exe, 'model.onnx'), 0o755);
+    await chmod(join(exe, 'tokenizer', 'vocab.json'), 0o777);
+    const built = await buildImage({ ...common, modelDir: exe, workDir: join(root.dir, 'w-exec') });
+    const m = JSON.parse(built.platforms[0]!.manifest.toString());
+    const files = await untar(gunzipSync(await readFile(built.store.path(m.layers[2].digest))));
+    expect(files.map((f) => [f.name, f.mode.toString(8)])).toEqual([
+      ['app/', '555'],
+      ['app/model/', '555'],
+      ['app/model/config.json', '444'],
+      ['app/model/model.onnx', '444'],
+      ['app/model/tokenizer/', '555'],
+      ['app/model/tokenizer/vocab.json', '444'],
+    ]);
+  });
+
   it('one platform gives a single manifest, no index', async () => {
     const one = await buildImage({ ...common, platforms: ['linux/arm64'], workDir: join(root.dir, 'w4') });
     expect(one.mediaType).toBe(MediaType.ociManifest);
@@ -266,7 +287,7 @@ describe('entrypoint and media types follow the base', () => {
     });
     const c = (await configOf(img)).config;
     expect(c.Entrypoint).toEqual(['/nodejs/bin/node', '/app/server/index.js']);
-    expect(c.User).toBe('65532');
+    expect(c.User).toBe('65532:65532');
     expect(c.Cmd).toBeUndefined();
   });
 
@@ -285,5 +306,25 @@ describe('entrypoint and media types follow the base', () => {
     expect(m.config.mediaType).toBe(MediaType.dockerConfig);
     expect(m.layers.map((l: Desc) => l.mediaType)).toEqual(Array(3).fill(MediaType.dockerLayerGzip));
     expect(m.annotations).toBeUndefined();
+  });
+});
+
+describe('the image user', () => {
+  it.each<[string | undefined, string]>([
+    [undefined, '65532:65532'],
+    ['', '65532:65532'],
+    ['root', '65532:65532'],
+    ['0', '65532:65532'],
+    ['0:0', '65532:65532'],
+    ['0:1000', '65532:65532'],
+    ['nonroot', '65532:65532'],
+    ['node', '65532:65532'],
+    ['65532', '65532:65532'], // distroless :nonroot
+    ['1000', '1000:1000'],
+    ['1000:0', '1000:1000'],
+    ['1000:staff', '1000:1000'],
+    ['1000:2000', '1000:2000'],
+  ])('base User %p runs as %p: a numeric non-root uid and gid', (user, expected) => {
+    expect(userFor(user === undefined ? {} : { User: user })).toBe(expected);
   });
 });

@@ -21,8 +21,9 @@ import {
   type BuildOptions,
   type BuiltImage,
 } from '../../src/image/index.js';
-import { BlobStore, fileDigest } from '../../src/image/blobs.js';
-import { bufferBlobSource } from '../../src/image/registry.js';
+import { BlobStore, fileDigest, sha256 } from '../../src/image/blobs.js';
+import { entriesFromDir, writeLayer } from '../../src/image/layer.js';
+import { bufferBlobSource, lazyBlobSource } from '../../src/image/registry.js';
 import { stageRuntime } from '../../src/runtime/index.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import {
@@ -306,6 +307,64 @@ describe('push to an htpasswd registry', () => {
       logger: silentLogger,
     });
     expect(res.blobsUploaded).toBe(1);
+  });
+
+  it('a tampered layer (other bytes under the same claimed diff_id) is never referenced by a new image', async () => {
+    const repo = 'team/tampered';
+    await pushImage(img, parseImageReference(`${proxy.host}/${repo}`), ['1'], {
+      credentials: creds(),
+      logger: silentLogger,
+    });
+    // Someone with push access swaps the arm64 runtime layer (never run on this amd64 machine) for
+    // their own blob and rewrites the arm64 manifest and the index; the config, and so the diff_id
+    // the image claims for that layer, is left as it was.
+    const arm = img.platforms[1]!;
+    const evilStore = new BlobStore(join(root.dir, 'evil'));
+    const evilRt = await fakeRuntime(join(root.dir, 'evil-rt'), 'linux/arm64');
+    const runtimeDesc = arm.layers.at(-2)!;
+    const evil = await writeLayer(evilStore, await entriesFromDir(evilRt, 'app/server'), {
+      mediaType: runtimeDesc.mediaType,
+    });
+    const attacker = new RegistryClient({ registry: proxy.host, credentials: creds(), logger: silentLogger });
+    expect(
+      await attacker.pushBlob(
+        repo,
+        lazyBlobSource(async () => evil.path, evil.digest, evil.size),
+      ),
+    ).toBe('uploaded');
+    const manifest = JSON.parse(arm.manifest.toString());
+    manifest.layers[manifest.layers.length - 2] = {
+      mediaType: runtimeDesc.mediaType,
+      digest: evil.digest,
+      size: evil.size,
+    };
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    await attacker.putManifest(repo, sha256(manifestBytes), manifestBytes, arm.mediaType);
+    const index = JSON.parse(img.bytes.toString());
+    index.manifests[1] = { ...index.manifests[1], digest: sha256(manifestBytes), size: manifestBytes.length };
+    await attacker.putManifest(repo, '1', Buffer.from(JSON.stringify(index)), img.mediaType);
+
+    const log = capture();
+    const again = await buildImage({
+      ...common,
+      base: `${proxy.host}/base/node:latest`,
+      reuseLayersFrom: [`${proxy.host}/${repo}:1`],
+      workDir: join(root.dir, 'w-tampered'),
+      logger: log,
+    });
+    // The genuine image: the tampered blob is in no manifest and no output; the swap is reported.
+    expect(again.digest).toBe(img.digest);
+    expect(again.platforms[1]!.layers.map((l) => l.digest)).toEqual(arm.layers.map((l) => l.digest));
+    expect(again.blobs.has(evil.digest)).toBe(false);
+    const text = log.lines.join('\n');
+    expect(text).toContain('2 reused from earlier images'); // amd64 runtime + model, verified
+    expect(text).toContain(`${repo}@${evil.digest} does not decompress to the content its image claims`);
+    await pushImage(again, parseImageReference(`${proxy.host}/${repo}`), ['2'], {
+      credentials: creds(),
+      logger: silentLogger,
+    });
+    const pushedArm = await attacker.getManifest(repo, arm.digest);
+    expect(pushedArm.bytes.toString()).not.toContain(evil.digest);
   });
 
   it('writes an OCI archive that skopeo reads and copies', async () => {

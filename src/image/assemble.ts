@@ -12,14 +12,14 @@ import type { RegistryCredentials } from './auth.js';
 import { loadBase, selectPlatforms, type BaseImage, type BasePlatform, type BlobLocation } from './base.js';
 import { BlobStore } from './blobs.js';
 import { GZIP_LEVEL, entriesFromDir, layerDiffId, writeLayer, type LayerEntry } from './layer.js';
-import { reusableLayers, type ReusableLayer } from './reuse.js';
+import { reusableLayers, verifyReusable, type ReusableLayer } from './reuse.js';
 import { familyTypes, platformKey, type Descriptor, type Family, type Platform } from './oci.js';
 import type { RegistryClient } from './registry.js';
 
 export const IMAGE_ROOT = 'app';
 export const SERVER_PATH = '/app/server';
 export const MODEL_PATH = '/app/model';
-/** Non-root user when the base does not name a numeric non-root one (distroless `nonroot`). */
+/** Non-root user when the base does not name a numeric non-root one (distroless's `nonroot`). */
 export const DEFAULT_USER = '65532:65532';
 
 /** Model labels (config Labels and manifest annotations). */
@@ -63,8 +63,9 @@ export interface BuildOptions {
   /**
    * Earlier images (`registry/repo:tag`, normally the target's tags) whose layers may be reused: a
    * layer whose diff_id (uncompressed content) matches one of theirs is not compressed again; the
-   * registry's blob is referenced instead (as Docker and BuildKit do). Read with `registryAuth` when on
-   * the push registry; missing or unreadable ones are ignored.
+   * registry's blob is fetched, verified to decompress to that diff_id, and referenced instead (as
+   * Docker and BuildKit reuse layers, minus their trust in the registry). Read with `registryAuth` when
+   * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
   reuseLayersFrom?: string[];
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
@@ -142,12 +143,20 @@ export function entrypointFor(baseConfig: Record<string, unknown>): string[] {
   return [node, `${SERVER_PATH}/index.js`];
 }
 
-/** Keeps a numeric non-root base user; anything else (root, none, a name) becomes 65532:65532. */
+/**
+ * The image's user, always a numeric non-root `uid:gid` (Kubernetes' runAsNonRoot can only check a
+ * numeric user, and an absent group means gid 0, root's group). A base's numeric non-root uid is kept
+ * (distroless `:nonroot` says "65532", node images' "1000") with its gid when that is numeric and not 0,
+ * else the gid equal to the uid (both conventions pair them); root, no user or a user name (not
+ * resolvable without the base's /etc/passwd) become 65532:65532, distroless's `nonroot`.
+ */
 export function userFor(baseConfig: Record<string, unknown>): string {
   const u = typeof baseConfig['User'] === 'string' ? baseConfig['User'] : '';
-  const m = /^(\d+)(?::(\d+))?$/.exec(u);
-  if (m && m[1] !== '0') return u;
-  return DEFAULT_USER;
+  const m = /^(\d+)(?::(.*))?$/.exec(u.trim());
+  const uid = m?.[1] !== undefined ? Number(m[1]) : 0;
+  if (uid === 0 || !Number.isSafeInteger(uid)) return DEFAULT_USER;
+  const gid = m?.[2] !== undefined && /^\d+$/.test(m[2]) ? Number(m[2]) : 0;
+  return `${uid}:${gid !== 0 && Number.isSafeInteger(gid) ? gid : uid}`;
 }
 
 /** Base env with ours merged in (same key: ours wins, position kept); new keys appended sorted. */
@@ -266,7 +275,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   };
 
   const t0 = Date.now();
-  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`);
+  // Model files are data: read-only (0444) whatever their mode on disk, folders 0555.
+  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`, { executable: false });
   const modelFiles = modelEntries.filter((e) => e.type === 'file');
   if (modelFiles.length === 0) {
     throw new UserError(
@@ -287,15 +297,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
         })
       : new Map<string, ReusableLayer>();
   let reused = 0;
+  let reuseFetched = 0;
   const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
     if (reuse.size > 0) {
       const diffId = await layerDiffId(entries, layerOpts);
       const hit = reuse.get(diffId);
-      // The manifest may outlive its blobs (garbage collection): reuse only what is still there.
-      if (hit && (await hit.client.hasBlob(hit.repository, hit.digest).catch(() => false))) {
+      // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
+      // diff_id computed above from our own files. They stay in the store for the outputs; the location
+      // keeps the registry so that a push to another repository there can mount the blob.
+      const ok = hit && (await verifyReusable(hit, diffId, store, opts.logger));
+      if (hit && ok) {
         reused++;
+        reuseFetched += ok.fetched;
         const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
-        return { digest: hit.digest, diffId, size: hit.size, mediaType: hit.mediaType, location };
+        return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
       }
     }
     const l = await writeLayer(store, entries, layerOpts);
@@ -316,7 +331,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const [modelLayer, ...runtimes] = await Promise.all([produce(modelEntries), ...runtimeLayers]);
   if (!modelLayer) throw new Error('model layer missing');
   opts.logger.info(
-    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
+    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images, verified: ${(reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
   );
 
   const blobs = new Map<string, BlobRecord>();

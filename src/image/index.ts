@@ -14,8 +14,9 @@
  *     opts.registryAuth + opts.pushRegistry: push credentials, reused for a base on the same host;
  *     opts.baseAuth: credentials for a base elsewhere (else anonymous).
  *     opts.reuseLayersFrom: earlier images (pass the target's tags, e.g. `ghcr.io/o/m:latest`): a layer
- *     whose diff_id they already hold (the runtime, on a new model version) is referenced instead of
- *     compressed again; the pushed digest is the same as a full build's with the same compressor.
+ *     whose diff_id they already hold (the runtime, on a new model version) is fetched, verified to
+ *     decompress to the diff_id computed from our files, and referenced instead of compressed again;
+ *     the pushed digest is the same as a full build's with the same compressor.
  *
  *   pushImage(img, target: ImageReference, tags: string[], opts: PushOptions): Promise<PushResult>
  *     Blobs (HEAD-skip, mount from the base repo on the same registry, monolithic or chunked upload,

@@ -50,14 +50,16 @@ export const GZIP_LEVEL = 1;
 
 /**
  * Entries for the tree under `dir`, placed at `imagePath` (e.g. `app/model`), including every parent
- * directory of `imagePath`. Files keep their exec bit as 0555, others get `fileMode`.
+ * directory of `imagePath`. Files with an exec bit become 0555 (unless `executable` is false), others
+ * get `fileMode`.
  */
 export async function entriesFromDir(
   dir: string,
   imagePath: string,
-  opts: { fileMode?: number } = {},
+  opts: { fileMode?: number; executable?: boolean } = {},
 ): Promise<LayerEntry[]> {
   const fileMode = opts.fileMode ?? FILE_MODE;
+  const execMask = opts.executable === false ? 0 : 0o111;
   const out: LayerEntry[] = [];
   const parts = imagePath.split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++)
@@ -79,7 +81,7 @@ export async function entriesFromDir(
           type: 'file',
           source: a,
           size: st.size,
-          mode: st.mode & 0o111 ? EXEC_MODE : fileMode,
+          mode: st.mode & execMask ? EXEC_MODE : fileMode,
         });
       }
     }

@@ -2,11 +2,17 @@
  * Layer reuse from earlier images: reads the manifests and configs of references that may already hold
  * our layers (normally the target repository's tags) and maps each layer's diff_id (sha256 of its
  * uncompressed tar) to the compressed blob the registry has. A layer we are about to build whose diff_id
- * is in the map is referenced instead of compressed again: the content is the same by construction,
- * and with the same compressor the blob is byte-identical to what we would produce.
+ * is in the map may be referenced instead of compressed again, but only once `verifyReusable` has
+ * fetched the blob and checked that it decompresses to exactly that diff_id: the registry's word (a
+ * config anyone with push access can rewrite) is never enough to put bytes into a new image.
  */
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import type { Logger } from '../util/log.js';
 import type { RegistryCredentials } from './auth.js';
+import { BlobStore, DigestMismatchError, HashingStream } from './blobs.js';
 import { parseManifest, type Manifest } from './oci.js';
 import { formatReference, parseImageReference } from './reference.js';
 import { RegistryClient } from './registry.js';
@@ -94,4 +100,52 @@ export async function reusableLayers(
     }
   }
   return out;
+}
+
+/** sha256 of a gzip blob's uncompressed bytes (its diff_id), streamed. */
+export async function uncompressedDigest(path: string): Promise<string> {
+  const h = new HashingStream();
+  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), h, async (src) => {
+    for await (const _ of src as AsyncIterable<Buffer>) void _;
+  });
+  return h.digest();
+}
+
+/**
+ * Fetches a reusable layer's blob into `store` (its digest verified while it streams) and checks that it
+ * decompresses to `diffId`, the digest this run computed from its own files. Returns the verified blob's
+ * size and whether it was fetched (bytes read from the registry), or undefined when it cannot be reused:
+ * gone (garbage-collected), unreadable, or holding other content than the image claims (a tampered or
+ * corrupt repository: warned about, removed from the store, and the layer is built instead).
+ */
+export async function verifyReusable(
+  layer: ReusableLayer,
+  diffId: string,
+  store: BlobStore,
+  logger: Logger,
+): Promise<{ size: number; fetched: number } | undefined> {
+  const where = `${layer.client.registry}/${layer.repository}@${layer.digest}`;
+  const had = await store.has(layer.digest);
+  try {
+    await layer.client.fetchBlob(layer.repository, layer.digest, store);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (e instanceof DigestMismatchError)
+      logger.warning(`Layer reuse: ${where} is not what it claims (${msg}); building the layer instead.`);
+    else logger.debug(`Layer reuse: ${where} not readable (${msg}); building the layer instead`);
+    return undefined;
+  }
+  const path = store.path(layer.digest);
+  const size = (await stat(path)).size;
+  const actual = await uncompressedDigest(path).catch(
+    (e: unknown) => `unreadable gzip (${e instanceof Error ? e.message : String(e)})`,
+  );
+  if (actual !== diffId) {
+    if (!had) await rm(path, { force: true });
+    logger.warning(
+      `Layer reuse: ${where} does not decompress to the content its image claims (diff_id ${diffId}, got ${actual}); the repository was altered or is corrupt. Building the layer instead.`,
+    );
+    return undefined;
+  }
+  return { size, fetched: had ? 0 : size };
 }
