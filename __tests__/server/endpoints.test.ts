@@ -314,15 +314,17 @@ describe('Open Inference Protocol v2', () => {
     expect((raw.body as { outputs: V2Tensor[] }).outputs).toEqual(logits);
     expect(raw.headers.get('x-inference-time')).not.toBeNull();
   });
-  it('an inference failure inside ONNX Runtime answers 500 JSON without a stack trace, server stays up', async () => {
+  it('tensors onnxruntime cannot run answer 400 JSON without a stack trace, server stays up', async () => {
     const reply = await postJson(`${sentiment.url}/v2/models/sentiment/infer`, {
       inputs: [
         { name: 'input_ids', datatype: 'INT64', shape: [1, 2], data: [0, 99999999] },
         { name: 'attention_mask', datatype: 'INT64', shape: [1, 2], data: [1, 1] },
       ],
     });
-    expect(reply.status).toBe(500);
-    expect(reply.body).toEqual({ error: expect.stringMatching(/^inference failed: .*Gather/) });
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({
+      error: expect.stringMatching(/^the model cannot run on this input \(onnxruntime: .*Gather/),
+    });
     expect(reply.text).not.toMatch(/\n\s+at /);
     expect((await postJson(`${sentiment.url}/predict`, ['I love this'])).status).toBe(200);
   });

@@ -187,6 +187,39 @@ const CASES: Case[] = [
     '{"instances": [1]}',
     400,
   ],
+  [
+    'v2 BYTES text input under a name the model does not have',
+    'text',
+    'POST',
+    '/v2/models/sentiment/infer',
+    '{"inputs": [{"name": "bogus", "datatype": "BYTES", "shape": [1], "data": ["hi"]}]}',
+    400,
+  ],
+  [
+    'v2 text input with a tensor input',
+    'text',
+    'POST',
+    '/v2/models/sentiment/infer',
+    '{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["hi"]}, {"name": "input_ids", "datatype": "INT64", "shape": [1, 1], "data": [0]}]}',
+    400,
+  ],
+  [
+    'v2 text input that is not BYTES',
+    'text',
+    'POST',
+    '/v2/models/sentiment/infer',
+    '{"inputs": [{"name": "text", "datatype": "INT64", "shape": [1], "data": [1]}]}',
+    400,
+  ],
+  ['v2 infer 0-row batch', 'tensor', 'POST', '/v2/models/tensor/infer', fp32([], [0, 4]), 400],
+  [
+    'v1 instance with an input the model does not have',
+    'tensor',
+    'POST',
+    '/v1/models/tensor:predict',
+    '{"instances": [{"float_input": [1, 2, 3, 4], "extra": 1}]}',
+    400,
+  ],
   ['v1 unknown verb', 'text', 'POST', '/v1/models/sentiment:explain', '{"instances": ["hi"]}', 404],
 ];
 
@@ -210,6 +243,63 @@ describe('malformed requests', () => {
     });
     expect(reply.body).toEqual({ error: expect.any(String) });
     expect((reply.body as { error: string }).error).not.toMatch(/\n\s+at /);
+  });
+
+  // Triton's wording for an input the model does not have, with the allowed names.
+  it.each([
+    ['a BYTES input', '{"name": "bogus", "datatype": "BYTES", "shape": [1], "data": ["I love this"]}'],
+    ['a tensor input', '{"name": "bogus", "datatype": "INT64", "shape": [1, 1], "data": [0]}'],
+  ])('v2 names an unexpected input (%s) and the allowed ones', async (_what, tensor) => {
+    const reply = await request(`${text.url}/v2/models/sentiment/infer`, { body: `{"inputs": [${tensor}]}` });
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({
+      error:
+        "unexpected inference input 'bogus' for model 'sentiment', allowed inputs are: text, input_ids, attention_mask",
+    });
+  });
+
+  // A body that is not UTF-8 is refused on every JSON route instead of being decoded with U+FFFD.
+  const latin1 = Buffer.from('["Caf\xe9 cr\xe8me is lovely"]', 'latin1');
+  const v2Text = Buffer.concat([
+    Buffer.from('{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["'),
+    Buffer.from([0xc3, 0x28, 0xff]),
+    Buffer.from('"]}]}'),
+  ]);
+  const v1Tensor = Buffer.concat([
+    Buffer.from('{"instances": [[1, 2, 3, 4]], "x": "'),
+    Buffer.from([0xed, 0xa0, 0x80]),
+    Buffer.from('"}'),
+  ]);
+  const endsInside = Buffer.from('["caf\u00e9"] \u00e9', 'utf8').subarray(0, -1);
+  it.each([
+    ['/predict (latin-1 text)', 'text', '/predict', latin1, /invalid character at byte 5\)/],
+    [
+      'v2 infer (bad bytes in a string)',
+      'text',
+      '/v2/models/sentiment/infer',
+      v2Text,
+      /invalid character at byte 74\)/,
+    ],
+    [
+      'v1 predict (a UTF-16 surrogate in UTF-8)',
+      'tensor',
+      '/v1/models/tensor:predict',
+      v1Tensor,
+      /invalid character at byte 36\)/,
+    ],
+    ['/predict (ends inside a character)', 'text', '/predict', endsInside, /ends inside a character/],
+  ])('a body that is not valid UTF-8 gets 400: %s', async (_what, which, path, body, detail) => {
+    const server = which === 'text' ? text : tensor;
+    const res = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(400);
+    const reply = (await res.json()) as { error: string };
+    expect(reply.error).toMatch(/^the request body is not valid UTF-8 \(/);
+    expect(reply.error).toMatch(detail);
+    expect(reply.error).toMatch(/fix: send JSON encoded as UTF-8$/);
   });
 
   it('the servers still answer after all of them', async () => {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import {
   BROKEN_DIRS,
   writeBroken,
+  writeOddOutputs,
   writeRoberta9,
   writeTensor,
   writeTransformer,
@@ -74,6 +75,10 @@ export interface FixtureModels {
   /** iris-like float_input [batch, 4] -> probabilities [batch, 3]; model.onnx only. */
   tensor: string;
   broken: BrokenInputs;
+  /** The iris model plus `total`, summed over the batch (declared [1, 3]). */
+  pooled: string;
+  /** The iris model plus `head`, the first two rows (declared ['batch', 3]). */
+  head: string;
 }
 
 /** Model directories for tests and bench scripts, generated once into the cache. */
@@ -82,6 +87,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     await writeRoberta9(join(dir, 'roberta9'));
     await writeTensor(join(dir, 'tensor'));
     await writeBroken(join(dir, 'broken'));
+    await writeOddOutputs(join(dir, 'odd'));
   });
   const broken = Object.fromEntries(
     Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
@@ -91,6 +97,8 @@ export async function fixtureModels(): Promise<FixtureModels> {
     roberta9: join(root, 'roberta9'),
     tensor: join(root, 'tensor'),
     broken,
+    pooled: join(root, 'odd', 'pooled'),
+    head: join(root, 'odd', 'head'),
   };
 }
 

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { classifierConfig, roberta9Model, sentimentModel, sentimentVocab } from './sentiment.js';
-import { tensorModel } from './tensor.js';
+import { headModel, pooledModel, tensorModel } from './tensor.js';
 import { MODEL_MAX_LENGTH, tokenizerConfig, tokenizerJson, truncateBpe, type Bpe } from './tokenizer.js';
 import {
   resolveTransformerOptions,
@@ -64,6 +64,17 @@ export async function writeRoberta9(dir: string): Promise<void> {
 /** The iris-like tensor model: just model.onnx. */
 export async function writeTensor(dir: string): Promise<void> {
   await writeFiles(dir, { 'model.onnx': tensorModel() });
+}
+
+/**
+ * The iris variants whose outputs do not split into rows: `pooled` (an output summed over the batch,
+ * declared [1, 3]) and `head` (the first two rows, declared as if per row). Just model.onnx each.
+ */
+export async function writeOddOutputs(dir: string): Promise<{ pooled: string; head: string }> {
+  const paths = { pooled: join(dir, 'pooled'), head: join(dir, 'head') };
+  await writeFiles(paths.pooled, { 'model.onnx': pooledModel() });
+  await writeFiles(paths.head, { 'model.onnx': headModel() });
+  return paths;
 }
 
 /** Resolves transformer options against the sentiment tokenizer (the default vocab is its size). */

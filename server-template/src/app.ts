@@ -24,6 +24,32 @@ export interface AppDeps {
   stopping(): boolean;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Offset of the first character that makes `bytes` invalid UTF-8 (for the error message). */
+function invalidUtf8Offset(bytes: Uint8Array): number {
+  // Bisect on the longest valid prefix; `stream` lets a prefix end inside a character.
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
+      lo = mid;
+    } catch {
+      hi = mid - 1;
+    }
+  }
+  if (lo >= bytes.length) return lo;
+  // The bad byte may continue a character that began up to 3 bytes earlier: name where that one began.
+  for (let k = lo - 1; k >= Math.max(0, lo - 3); k--) {
+    const b = bytes[k] as number;
+    if (b >= 0xc0) return k;
+    if (b < 0x80) break;
+  }
+  return lo;
+}
+
 export function buildApp({ config, service, metrics, health, stopping }: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: {
@@ -44,8 +70,22 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
   // The original Flask app's README posts JSON with curl's default form content type: parse every body
   // as JSON, whatever its Content-Type says.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
-    const text = (body as string).trim();
+  // Bodies arrive as bytes and must be UTF-8 (RFC 8259): fastify's string parsing would turn invalid
+  // bytes into U+FFFD and predict on text the client never sent.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer).trim();
+    } catch {
+      const at = invalidUtf8Offset(body as Buffer);
+      const where =
+        at >= (body as Buffer).length ? 'it ends inside a character' : `invalid character at byte ${at}`;
+      done(
+        new HttpError(400, `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`),
+        undefined,
+      );
+      return;
+    }
     if (text === '') {
       done(new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]'), undefined);
       return;

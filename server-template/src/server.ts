@@ -135,6 +135,7 @@ export async function startServer(entryUrl: URL): Promise<void> {
         workers: config.workers,
         intraOpThreads: config.intraOpThreads,
         maxBatchSize: config.maxBatchSize,
+        batching: service.batches,
         loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
       },
       'ready',

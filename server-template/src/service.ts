@@ -71,13 +71,22 @@ export class InferenceService {
   private drained: (() => void) | undefined;
   private stopping = false;
   private tensorKeySeq = 0;
-  private readonly batchable: boolean;
+  /** Every input has a dynamic first (batch) dimension: a request's inputs must agree on its rows. */
+  private readonly batchedInputs: boolean;
+  /**
+   * Whether requests may share a batch: only when every output splits back into rows, i.e. the model
+   * declares a dynamic first dimension on every output, the two-row warm-up gave two rows, and no batch
+   * has yet returned an output whose first dimension was not its row count.
+   */
+  private batching: boolean;
   private readonly logitsName: string | undefined;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, model, text } = deps;
     this.now = deps.now ?? (() => performance.now());
-    this.batchable = model.inputs.every((i) => i.shape.length > 0 && (i.shape[0] ?? 0) < 0);
+    this.batchedInputs = model.inputs.every((i) => i.shape.length > 0 && (i.shape[0] ?? 0) < 0);
+    this.batching =
+      this.batchedInputs && model.outputs.every((o) => o.shape.length > 0 && (o.shape[0] ?? 0) < 0);
     this.logitsName = (model.outputs.find((o) => o.name === 'logits') ?? model.outputs[0])?.name;
     this.info = {
       name: deps.name,
@@ -114,12 +123,24 @@ export class InferenceService {
     this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
   }
 
-  /** Feeds for the warm-up inference: a real tokenized text, or zeros with dynamic dims set to 1. */
+  /** Whether requests may share a batch (false: every request runs alone). */
+  get batches(): boolean {
+    return this.batching;
+  }
+
+  /**
+   * Feeds for the warm-up inference: a real tokenized text, or zeros with dynamic dims set to 1; two
+   * rows when the model batches, so that setWarmupResult can check that its outputs split into rows.
+   */
   warmupFeeds(): Record<string, WireTensor> {
-    if (this.deps.text) return this.deps.text.feeds([this.deps.text.encode('Warm-up inference.')]);
+    const rows = this.batchedInputs ? WARMUP_ROWS : 1;
+    if (this.deps.text) {
+      const enc = this.deps.text.encode('Warm-up inference.');
+      return this.deps.text.feeds(new Array<Encoded>(rows).fill(enc));
+    }
     const feeds: Record<string, WireTensor> = {};
     for (const spec of this.deps.model.inputs) {
-      const dims = spec.shape.map((d) => (d < 0 ? 1 : d));
+      const dims = spec.shape.map((d, i) => (d >= 0 ? d : i === 0 ? rows : 1));
       feeds[spec.name] = {
         type: spec.type,
         dims,
@@ -132,8 +153,12 @@ export class InferenceService {
     return feeds;
   }
 
-  /** Derives the labels from the warm-up result's class count (the ONNX shape may leave it dynamic). */
+  /**
+   * Turns batching off unless every warm-up output has one row per warm-up row, then derives the labels
+   * from the warm-up result's class count (the ONNX shape may leave it dynamic).
+   */
   setWarmupResult(result: RunResult): void {
+    if (this.batching && !splitsIntoRows(result.outputs, WARMUP_ROWS)) this.batching = false;
     if (!this.deps.text || this.logitsName === undefined) return;
     const logits = result.outputs[this.logitsName];
     const classes = logits?.dims[logits.dims.length - 1];
@@ -208,8 +233,13 @@ export class InferenceService {
     feeds: Record<string, WireTensor>,
   ): Promise<{ outputs: Record<string, WireTensor>; timing: Timing }> {
     const rows = Object.values(feeds)[0]?.dims[0] ?? 1;
-    if (this.batchable && Object.values(feeds).some((t) => t.dims[0] !== rows)) {
+    if (this.batchedInputs && Object.values(feeds).some((t) => t.dims[0] !== rows)) {
       throw new TensorError('all inputs must have the same first (batch) dimension');
+    }
+    if (this.batchedInputs && rows === 0) {
+      throw new TensorError(
+        `the batch (first) dimension of input '${Object.keys(feeds)[0]}' is 0; send at least one row`,
+      );
     }
     if (rows > this.deps.config.maxTexts) {
       throw new HttpError(
@@ -217,7 +247,7 @@ export class InferenceService {
         `${rows} rows exceed the limit of ${this.deps.config.maxTexts} per request (MAX_TEXTS)`,
       );
     }
-    const key = this.batchable
+    const key = this.batching
       ? Object.entries(feeds)
           .map(([n, t]) => `${n}:${t.dims.slice(1).join('x')}`)
           .join(';')
@@ -230,7 +260,7 @@ export class InferenceService {
 
   private textRow(enc: Encoded): { key: string; length: number; rows: number; work: Work } {
     // Without an attention mask, padding would change answers: only equal lengths share a batch.
-    const key = !this.batchable
+    const key = !this.batching
       ? `solo-${this.tensorKeySeq++}`
       : this.deps.text?.plan.needsEqualLengths
         ? `text:${enc.ids.length}`
@@ -256,14 +286,7 @@ export class InferenceService {
     );
     const queued = this.batcher.offer(items.map((item, i) => ({ ...item, payload: rows[i] as Row })));
     metrics.queueDepth.set(this.batcher.queuedRows);
-    if (queued === undefined) {
-      metrics.rejected.inc({ reason: 'queue_full' });
-      throw new HttpError(
-        503,
-        `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`,
-        retryAfter,
-      );
-    }
+    if (queued === undefined) throw this.queueFull();
     this.inFlight++;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -291,6 +314,12 @@ export class InferenceService {
       };
     } catch (err) {
       if (err instanceof HttpError || err instanceof TensorError) throw err;
+      // The model ran its warm-up, so when onnxruntime rejects tensors the client sent as they are,
+      // their values are what it cannot run (e.g. a token id beyond the vocabulary). Feeds the server
+      // built itself (tokenized text) failing is the server's problem.
+      if (err instanceof InferenceError && items.every((i) => i.work.kind === 'tensor')) {
+        throw new HttpError(400, `the model cannot run on this input (onnxruntime: ${err.message})`);
+      }
       if (err instanceof InferenceError) throw new HttpError(500, `inference failed: ${err.message}`);
       throw new HttpError(500, `inference failed: ${(err as Error).message}`);
     } finally {
@@ -321,12 +350,20 @@ export class InferenceService {
     pool.run(feeds).then(
       (result) => {
         metrics.inference.observe(result.inferenceMs / 1000);
+        const shared = batch.length > 1;
+        if (shared && !splitsIntoRows(result.outputs, totalRows)) {
+          // An output that is not one row per input row cannot be split between the requests: never
+          // hand it to all of them. Stop batching and run each request alone instead.
+          this.batching = false;
+          this.runAlone(batch);
+          return;
+        }
         let offset = 0;
         batch.forEach((item) => {
           const outputs: Record<string, WireTensor> = {};
           for (const [name, t] of Object.entries(result.outputs)) {
-            outputs[name] =
-              t.dims[0] === totalRows && this.batchable ? sliceRows(t, offset, offset + item.rows) : t;
+            // A request alone in its batch owns every output whole.
+            outputs[name] = shared ? sliceRows(t, offset, offset + item.rows) : t;
           }
           offset += item.rows;
           item.payload.resolve({
@@ -337,9 +374,31 @@ export class InferenceService {
         });
       },
       (err: Error) => {
-        for (const item of batch) item.payload.reject(err);
+        // One request's bad values must not fail the others it was batched with: retry each alone.
+        if (batch.length > 1) this.runAlone(batch);
+        else for (const item of batch) item.payload.reject(err);
       },
     );
+  }
+
+  /** The 503 for a full queue (counted). */
+  private queueFull(): HttpError {
+    const { config, metrics } = this.deps;
+    metrics.rejected.inc({ reason: 'queue_full' });
+    return new HttpError(503, `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`, {
+      'retry-after': String(config.retryAfterSeconds),
+    });
+  }
+
+  /** Queues each item of a batch again, each in a batch of its own. */
+  private runAlone(batch: Pending<Row>[]): void {
+    for (const item of batch) {
+      const queued = this.batcher.offer([
+        { key: `solo-${this.tensorKeySeq++}`, length: item.length, rows: item.rows, payload: item.payload },
+      ]);
+      if (queued === undefined) item.payload.reject(this.queueFull());
+    }
+    this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
   }
 
   /** Pads texts, or stacks tensors along the batch dimension, into one set of feeds. */
@@ -369,6 +428,14 @@ export class InferenceService {
   stop(): void {
     this.batcher.stop();
   }
+}
+
+/** Rows of the two-row warm-up of a batching model. */
+const WARMUP_ROWS = 2;
+
+/** Whether every output has `rows` rows (first dimension), so it can be split between requests. */
+function splitsIntoRows(outputs: Record<string, WireTensor>, rows: number): boolean {
+  return Object.values(outputs).every((t) => t.dims.length > 0 && t.dims[0] === rows);
 }
 
 /** Stacks per-row results back into [rows, ...] tensors. */

@@ -24,6 +24,17 @@ function shapeOf(value: unknown): number[] {
 
 function tensorFeeds(service: InferenceService, instances: unknown[]): Record<string, WireTensor> {
   const specs = service.info.inputs;
+  instances.forEach((inst, i) => {
+    const unexpected = isObject(inst)
+      ? Object.keys(inst).find((k) => !specs.some((s) => s.name === k))
+      : undefined;
+    if (unexpected !== undefined) {
+      throw new HttpError(
+        400,
+        `instances[${i}] has unexpected inference input '${unexpected}' for model '${service.info.name}', allowed inputs are: ${specs.map((s) => s.name).join(', ')}`,
+      );
+    }
+  });
   const feeds: Record<string, WireTensor> = {};
   for (const spec of specs) {
     const rows = instances.map((inst, i) => {

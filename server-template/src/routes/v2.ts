@@ -14,6 +14,9 @@ export interface Health {
   ready(): boolean;
 }
 
+/** The name of the one BYTES input that carries texts to a text model (as the metadata says). */
+export const TEXT_INPUT = 'text';
+
 export const SERVER_NAME = 'onnx-inference-server';
 export const SERVER_VERSION = '0.1.0';
 
@@ -31,7 +34,7 @@ export function modelMetadata(service: InferenceService): Record<string, unknown
     outputs: describe(info.outputs),
     parameters: {
       text: info.text,
-      ...(info.text ? { text_input: { name: 'text', datatype: 'BYTES', shape: [-1] } } : {}),
+      ...(info.text ? { text_input: { name: TEXT_INPUT, datatype: 'BYTES', shape: [-1] } } : {}),
       ...(info.labels ? { labels: info.labels } : {}),
     },
   };
@@ -56,9 +59,24 @@ function decodeInputs(
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) throw new HttpError(400, `input '${dup}' is given twice`);
 
-  const bytes = tensors.filter((t) => typeof t.datatype === 'string' && t.datatype.toUpperCase() === 'BYTES');
+  const allowed = [...(service.info.text ? [TEXT_INPUT] : []), ...service.info.inputs.map((s) => s.name)];
+  const unexpected = names.find((n) => !allowed.includes(n));
+  if (unexpected !== undefined) {
+    throw new HttpError(
+      400,
+      `unexpected inference input '${unexpected}' for model '${service.info.name}', allowed inputs are: ${allowed.join(', ')}`,
+    );
+  }
   const first = tensors[0] as Record<string, unknown>;
-  if (service.info.text && tensors.length === 1 && bytes.length === 1) {
+  const isText = (t: Record<string, unknown>): boolean =>
+    t.name === TEXT_INPUT && typeof t.datatype === 'string' && t.datatype.toUpperCase() === 'BYTES';
+  if (service.info.text && tensors.some(isText)) {
+    if (tensors.length > 1) {
+      throw new HttpError(
+        400,
+        `input '${TEXT_INPUT}' (BYTES) cannot be combined with tensor inputs; send it alone`,
+      );
+    }
     const shape = first.shape;
     if (!Array.isArray(shape) || shape.length !== 1 || typeof shape[0] !== 'number') {
       throw new HttpError(400, `input '${String(first.name)}': a BYTES text input has shape [n]`);
@@ -75,11 +93,7 @@ function decodeInputs(
   const feeds: Record<string, WireTensor> = {};
   for (const t of tensors) {
     const spec = service.info.inputs.find((s) => s.name === t.name);
-    if (spec === undefined) {
-      const known = service.info.inputs.map((s) => s.name).join(', ');
-      const hint = service.info.text ? ` (or one BYTES input of strings)` : '';
-      throw new HttpError(400, `unknown input '${String(t.name)}'; the model takes: ${known}${hint}`);
-    }
+    if (spec === undefined) throw new HttpError(400, `input '${TEXT_INPUT}': datatype must be BYTES`);
     feeds[spec.name] = decodeV2Tensor(t, spec);
   }
   const missing = service.info.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name);
