@@ -144,7 +144,8 @@ describe('original /predict contract', () => {
   it('accepts the Hugging Face shape and replies sorted scores, top_k honoured', async () => {
     const one = await postJson(`${sentiment.url}/predict`, { inputs: 'I love this' });
     expect(one.status).toBe(200);
-    const scores = one.body as Prediction[];
+    // As the Hub answers: one list per input inside an outer list, even for a single string.
+    const scores = (one.body as Prediction[][])[0] as Prediction[];
     expect(scores.map((s) => s.label)).toEqual(['POSITIVE', 'NEGATIVE']);
     expect((scores[0]?.score ?? 0) + (scores[1]?.score ?? 0)).toBeCloseTo(1, 6);
     const many = await postJson(`${sentiment.url}/predict`, {
@@ -406,6 +407,7 @@ describe('service endpoints', () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining([
         '/predict',
+        '/tei/predict',
         '/v2/health/ready',
         '/v2/models/{name}/infer',
         '/v1/models/{name}:predict',

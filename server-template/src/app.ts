@@ -65,7 +65,27 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
+    // Slow clients (a body trickled byte by byte, headers never finished, idle sockets) cannot hold a
+    // connection and its buffers forever: Node answers 408 and closes, or closes the idle socket.
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionTimeout: config.idleTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      // Node checks the request and headers timeouts on this interval (30 s by default, which would
+      // let a slow client overstay a short timeout by up to that much).
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(
+          1000,
+          Math.floor(Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs || Infinity) / 4),
+        ),
+      ),
+    },
   });
+  // Beyond the cap, Node closes each new connection as it arrives (file descriptors and per-socket
+  // buffers stay bounded); existing connections keep being served.
+  app.server.maxConnections = config.maxConnections;
 
   // The original Flask app's README posts JSON with curl's default form content type: parse every body
   // as JSON, whatever its Content-Type says.

@@ -23,6 +23,16 @@ export interface Config {
   maxPaddingFraction: number;
   maxQueue: number;
   requestTimeoutMs: number;
+  /** Most time to receive a whole request (headers and body); 0 = no limit. */
+  httpRequestTimeoutMs: number;
+  /** Most time to receive a request's headers. */
+  httpHeadersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed; 0 = never. */
+  idleTimeoutMs: number;
+  /** Most open connections; further ones are closed as they arrive. */
+  maxConnections: number;
   maxBodyBytes: number;
   maxTexts: number;
   /** undefined = from tokenizer_config.json model_max_length / config.json, capped at 512 otherwise. */
@@ -85,6 +95,35 @@ export const SETTINGS: readonly Setting[] = [
     env: 'REQUEST_TIMEOUT_MS',
     default: '30000',
     description: 'A prediction not answered in this time gets 503.',
+  },
+  {
+    env: 'HTTP_REQUEST_TIMEOUT_MS',
+    default: '30000',
+    description:
+      'Most time to receive a whole request (headers and body); a slower client gets 408 and its connection closed. 0 = no limit.',
+  },
+  {
+    env: 'HTTP_HEADERS_TIMEOUT_MS',
+    default: '10000',
+    description:
+      'Most time to receive the request headers (at most HTTP_REQUEST_TIMEOUT_MS); slower gets 408.',
+  },
+  {
+    env: 'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    default: '72000',
+    description:
+      'How long an idle keep-alive connection stays open (above the 60 s idle timeout of common load balancers).',
+  },
+  {
+    env: 'HTTP_IDLE_TIMEOUT_MS',
+    default: '120000',
+    description:
+      'A connection with no traffic either way for this long is closed (above REQUEST_TIMEOUT_MS). 0 = never.',
+  },
+  {
+    env: 'MAX_CONNECTIONS',
+    default: '1024',
+    description: 'Most open connections; further ones are closed at once until one ends.',
   },
   { env: 'MAX_BODY_BYTES', default: '1048576', description: 'Largest request body; larger gets 413.' },
   {
@@ -178,6 +217,24 @@ export function parseConfig(env: Env, cores: number): Config {
     );
   }
 
+  const requestTimeoutMs = intSetting(env, 'REQUEST_TIMEOUT_MS', 30_000, 1);
+  const httpRequestTimeoutMs = intSetting(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 0);
+  const httpHeadersTimeoutMs = intSetting(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 1);
+  // Node refuses a headers timeout above the request timeout.
+  if (httpRequestTimeoutMs > 0 && httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError(
+      `HTTP_HEADERS_TIMEOUT_MS=${httpHeadersTimeoutMs} exceeds HTTP_REQUEST_TIMEOUT_MS=${httpRequestTimeoutMs}; fix: set HTTP_HEADERS_TIMEOUT_MS to at most HTTP_REQUEST_TIMEOUT_MS`,
+    );
+  }
+  const idleTimeoutMs = intSetting(env, 'HTTP_IDLE_TIMEOUT_MS', 120_000, 0);
+  // A prediction may keep its connection silent for up to REQUEST_TIMEOUT_MS: a shorter idle timeout
+  // would cut answers that are still on time.
+  if (idleTimeoutMs > 0 && idleTimeoutMs <= requestTimeoutMs) {
+    throw new ConfigError(
+      `HTTP_IDLE_TIMEOUT_MS=${idleTimeoutMs} is not above REQUEST_TIMEOUT_MS=${requestTimeoutMs}, so connections waiting for a prediction would be cut; fix: set HTTP_IDLE_TIMEOUT_MS above REQUEST_TIMEOUT_MS (or 0)`,
+    );
+  }
+
   return {
     modelDir: stringSetting(env, 'MODEL_DIR') ?? '/app/model',
     modelFile: stringSetting(env, 'MODEL_FILE'),
@@ -191,7 +248,12 @@ export function parseConfig(env: Env, cores: number): Config {
     maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
     maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
     maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
-    requestTimeoutMs: intSetting(env, 'REQUEST_TIMEOUT_MS', 30_000, 1),
+    requestTimeoutMs,
+    httpRequestTimeoutMs,
+    httpHeadersTimeoutMs,
+    keepAliveTimeoutMs: intSetting(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1),
+    idleTimeoutMs,
+    maxConnections: intSetting(env, 'MAX_CONNECTIONS', 1024, 1),
     maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),
     maxTexts: intSetting(env, 'MAX_TEXTS', 256, 1),
     maxSequenceLength: optionalInt(env, 'MAX_SEQUENCE_LENGTH', 2),

@@ -19,6 +19,10 @@ const timing = {
   'x-inference-time': { description: 'ms of ONNX Runtime run()', schema: { type: 'string' } },
   'x-tokenization-time': { description: 'ms of tokenization', schema: { type: 'string' } },
 };
+const labelScore = {
+  type: 'object',
+  properties: { label: { type: 'string' }, score: { type: 'number' } },
+};
 const tensor = {
   type: 'object',
   required: ['name', 'shape', 'datatype', 'data'],
@@ -123,7 +127,8 @@ export function openApi(info: ModelInfo): object {
       },
       '/predict': {
         post: {
-          summary: 'Classify texts (original contract, or Hugging Face {"inputs"} shape)',
+          summary:
+            'Classify texts: the original contract (a list of strings), or the Hugging Face Hub text-classification shape ({"inputs"})',
           requestBody: {
             content: {
               'application/json': {
@@ -136,11 +141,15 @@ export function openApi(info: ModelInfo): object {
                     },
                     {
                       type: 'object',
+                      required: ['inputs'],
                       properties: {
                         inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
                         parameters: {
                           type: 'object',
-                          properties: { top_k: { type: 'integer', minimum: 1 } },
+                          properties: {
+                            top_k: { type: 'integer', minimum: 1 },
+                            function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
+                          },
                         },
                       },
                     },
@@ -152,21 +161,74 @@ export function openApi(info: ModelInfo): object {
           responses: {
             '200': {
               ...json({
-                type: 'object',
-                properties: {
-                  positive: { type: 'boolean' },
-                  predictions: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      properties: {
-                        label: { type: 'string' },
-                        score: { type: 'number' },
-                        positive: { type: 'boolean' },
+                oneOf: [
+                  {
+                    type: 'object',
+                    description: 'For a list of strings',
+                    properties: {
+                      positive: { type: 'boolean' },
+                      predictions: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          properties: {
+                            label: { type: 'string' },
+                            score: { type: 'number' },
+                            positive: { type: 'boolean' },
+                          },
+                        },
                       },
                     },
                   },
+                  {
+                    type: 'array',
+                    description: 'For {"inputs"}: one list per input, best first (also for a single string)',
+                    items: { type: 'array', items: labelScore },
+                  },
+                ],
+              }),
+              headers: timing,
+            },
+            '400': error,
+            '413': error,
+            '500': error,
+            '503': error,
+          },
+        },
+      },
+      '/tei/predict': {
+        post: {
+          summary: "Classify texts in Text Embeddings Inference's /predict shape",
+          requestBody: {
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['inputs'],
+                  properties: {
+                    inputs: {
+                      oneOf: [
+                        { type: 'string' },
+                        {
+                          type: 'array',
+                          items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+                        },
+                      ],
+                    },
+                    raw_scores: { type: 'boolean' },
+                    truncate: { type: 'boolean' },
+                  },
                 },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              ...json({
+                oneOf: [
+                  { type: 'array', description: 'For one text', items: labelScore },
+                  { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
+                ],
               }),
               headers: timing,
             },

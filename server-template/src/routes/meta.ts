@@ -33,7 +33,7 @@ export function metaRoutes(
       outputs: info.outputs.map((o) => o.name),
       max_sequence_length: info.maxSequenceLength ?? null,
       endpoints: [
-        ...(info.text ? ['POST /predict'] : []),
+        ...(info.text ? ['POST /predict', 'POST /tei/predict'] : []),
         `POST /v2/models/${info.name}/infer`,
         `GET /v2/models/${info.name}`,
         `POST /v1/models/${info.name}:predict`,

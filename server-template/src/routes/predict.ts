@@ -1,23 +1,14 @@
 /**
  * POST /predict: the original Flask app's contract (a JSON array of strings ->
- * {"positive": <first text>, "predictions": [...]}) and the Hugging Face / TEI shape
- * ({"inputs": str | [str], "parameters": {"top_k": n}} -> [{label, score}] sorted).
+ * {"positive": <first text>, "predictions": [...]}) and the Hugging Face Hub's text-classification shape
+ * ({"inputs": str | [str], "parameters": {"top_k", "function_to_apply"}} -> one [{label, score}] list per
+ * input inside an outer list, best first). POST /tei/predict: Text Embeddings Inference's /predict.
  */
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { InferenceService } from '../service.js';
 import { isObject, parseTexts, timingHeaders } from './common.js';
-
-function parseTopK(parameters: unknown): number | undefined {
-  if (parameters === undefined || parameters === null) return undefined;
-  if (!isObject(parameters)) throw new HttpError(400, 'parameters must be an object, e.g. {"top_k": 1}');
-  const k = parameters.top_k;
-  if (k === undefined || k === null) return undefined;
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) {
-    throw new HttpError(400, 'parameters.top_k must be a positive integer');
-  }
-  return k;
-}
+import { parseHubRequest, parseTeiRequest, rank } from './huggingface.js';
 
 export function predictRoutes(app: FastifyInstance, service: InferenceService, maxTexts: number): void {
   app.post('/predict', async (request, reply) => {
@@ -37,19 +28,30 @@ export function predictRoutes(app: FastifyInstance, service: InferenceService, m
       return first?.positive === undefined ? { predictions } : { positive: first.positive, predictions };
     }
     if (isObject(body) && 'inputs' in body) {
-      const single = typeof body.inputs === 'string';
-      const texts = parseTexts(body.inputs, maxTexts, 'inputs');
-      const topK = parseTopK(body.parameters);
+      // As the Hub answers (and its clients read): a list per input, even for a single string.
+      const { texts, options } = parseHubRequest(body, maxTexts);
       const { results, timing } = await service.classify(texts);
       timingHeaders(reply, timing);
-      const ranked = results.map((r) =>
-        [...r.scores].sort((a, b) => b.score - a.score).slice(0, topK ?? r.scores.length),
-      );
-      return single ? ranked[0] : ranked;
+      return results.map((r) => rank(r, options));
     }
     throw new HttpError(
       400,
       'body must be a JSON array of strings (["I love this"]) or {"inputs": "I love this"}',
     );
+  });
+
+  app.post('/tei/predict', async (request, reply) => {
+    const body = request.body;
+    if (!isObject(body) || !('inputs' in body)) {
+      throw new HttpError(
+        400,
+        'body must be {"inputs": "I love this"} or {"inputs": [["I love this"], ["Awful"]]}',
+      );
+    }
+    const { texts, single, options } = parseTeiRequest(body, maxTexts);
+    const { results, timing } = await service.classify(texts);
+    timingHeaders(reply, timing);
+    const ranked = results.map((r) => rank(r, options));
+    return single ? ranked[0] : ranked;
   });
 }
