@@ -85,26 +85,28 @@ export function cliInputs(
   return { get, help: flags.help === true, env: runEnv };
 }
 
-export const terminalLogger: Logger = (() => {
-  const secrets = new Set<string>();
-  // Run as a step of a workflow, stdout and stderr lines are read for workflow commands too.
-  const inWorkflow = process.env.GITHUB_ACTIONS === 'true';
-  const mask = (m: string) => {
-    let out = m;
-    for (const s of secrets) out = out.split(s).join('***');
-    return inWorkflow ? escapeLogLine(out) : out;
-  };
-  return {
-    info: (m) => console.log(mask(m)),
-    warning: (m) => console.error(`warning: ${mask(m)}`),
-    debug: (m) => {
-      if (process.env.DEBUG) console.error(`debug: ${mask(m)}`);
-    },
-    secret: (v) => {
-      if (v) secrets.add(v);
-    },
-  };
-})();
+const secrets = new Set<string>();
+
+/**
+ * A line for the terminal: registered secrets masked, and, run as a step of a workflow (whose runner
+ * reads stdout and stderr lines for workflow commands too), CR/LF escaped.
+ */
+function terminalText(m: string): string {
+  let out = m;
+  for (const s of secrets) out = out.split(s).join('***');
+  return process.env.GITHUB_ACTIONS === 'true' ? escapeLogLine(out) : out;
+}
+
+export const terminalLogger: Logger = {
+  info: (m) => console.log(terminalText(m)),
+  warning: (m) => console.error(`warning: ${terminalText(m)}`),
+  debug: (m) => {
+    if (process.env.DEBUG) console.error(`debug: ${terminalText(m)}`);
+  },
+  secret: (v) => {
+    if (v) secrets.add(v);
+  },
+};
 
 export async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof cliInputs>;
@@ -129,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     env: parsed.env,
   });
   if (failed || !result) {
-    console.error(`error: ${failed ?? 'packaging failed'}`);
+    console.error(`error: ${terminalText(failed ?? 'packaging failed')}`);
     return 1;
   }
   console.log('');

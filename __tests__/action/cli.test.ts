@@ -54,6 +54,17 @@ describe('CLI', () => {
     expect(r.stdout + r.stderr).not.toContain(secret);
   });
 
+  it('in a workflow step, a path holding a newline cannot inject a workflow command', () => {
+    const r = cli(['--model', './no-such-dir\n::warning::injected', '--no-push'], { GITHUB_ACTIONS: 'true' });
+    expect(r.code).toBe(1);
+    const lines = (r.stdout + r.stderr).split('\n');
+    expect(lines.filter((l) => l.startsWith('::'))).toEqual([]);
+    expect(r.stdout).toContain('./no-such-dir%0A::warning::injected');
+    expect(r.stderr).toMatch(
+      /^error: The model path '\.\/no-such-dir%0A::warning::injected' does not exist\./m,
+    );
+  });
+
   describe('packaging a tensor model offline', () => {
     let dir: string;
     beforeAll(async () => {
