@@ -30,13 +30,9 @@ import {
   TOKEN_EXCHANGE_AUDIENCE,
 } from '../fakes/azure.js';
 import { buildBaseImage } from '../../scripts/base-image.js';
-import { type ActionRun, RUN_SHA, runBundledAction, visibleOutput } from './runner.js';
+import { type ActionRun, RUN_SHA, runBundledAction, RUN_WORKSPACE, visibleOutput } from './runner.js';
 
-const ws = {
-  subscriptionId: '11111111-2222-3333-4444-555555555555',
-  resourceGroup: 'ml-rg',
-  workspace: 'ml-ws',
-};
+const ws = RUN_WORKSPACE;
 const OIDC_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000001';
 const SP_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000002';
 const SP_SECRET = 'sp-secret-Zq8~value-that-must-never-print';

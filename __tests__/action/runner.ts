@@ -17,6 +17,13 @@ export interface ActionRun {
 
 export const RUN_SHA = '0123456789abcdef0123456789abcdef01234567';
 
+/** The Azure ML workspace the action tests register their models in (on the ARM fake). */
+export const RUN_WORKSPACE = {
+  subscriptionId: '11111111-2222-3333-4444-555555555555',
+  resourceGroup: 'ml-rg',
+  workspace: 'ml-ws',
+};
+
 /** Parses the runner's GITHUB_OUTPUT file format (`name<<DELIM` ... `DELIM`). */
 function parseOutputFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};

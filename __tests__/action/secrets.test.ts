@@ -12,13 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeAzure, startFakeAzure, workspaceId } from '../fakes/azure.js';
 import { serverTlsOptions } from '../fakes/tls.js';
-import { type ActionRun, runBundledAction, visibleOutput } from './runner.js';
+import { type ActionRun, runBundledAction, RUN_WORKSPACE, visibleOutput } from './runner.js';
 
-const ws = {
-  subscriptionId: '11111111-2222-3333-4444-555555555555',
-  resourceGroup: 'ml-rg',
-  workspace: 'ml-ws',
-};
+const ws = RUN_WORKSPACE;
 const SP_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000009';
 const SP_SECRET = 'sp-secret-for-the-sas-test';
 const SIG = 'Zk9vU2VjcmV0U2lnbmF0dXJl+/AB=';
