@@ -11,6 +11,7 @@ import { type InputName, readInputs, type RunContext, SECRET_INPUTS } from './in
 import { packageModel } from './pipeline.js';
 import { buildOutputs, buildSummary, type PackageResult } from './report.js';
 import type { Logger } from './util/log.js';
+import { maskUrlSecrets } from './util/url.js';
 import { createDeps } from './wiring.js';
 
 export interface RunIO {
@@ -45,6 +46,8 @@ export async function run(io: RunIO): Promise<PackageResult | undefined> {
     const opts = readInputs((name) => {
       const value = io.getInput(name);
       if (value && SECRET_INPUTS.includes(name)) maskCredential(value, io.logger);
+      // A model URL may carry a SAS: masked before the first log line can show it.
+      if (value && name === 'model') maskUrlSecrets(value, io.logger);
       return value;
     });
     const ctx: RunContext = {

@@ -11,6 +11,7 @@ import type { PackageResult } from './report.js';
 import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
 import type { Logger } from './util/log.js';
+import { displayReference } from './util/url.js';
 
 export interface FetchedModelInfo {
   dir: string;
@@ -76,7 +77,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
 ): Promise<PackageResult> {
   const { logger } = deps;
 
-  logger.info(`Resolving and downloading ${opts.model}`);
+  logger.info(`Resolving and downloading ${displayReference(opts.model)}`);
   const model = await deps.fetchModel(opts, join(deps.workDir, 'model'));
   logger.info(
     `Model ${model.name} version ${model.version}: ${model.files.length} file(s), sha256 ${model.sha256}`,

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,29 +29,17 @@ import {
   startFakeAzure,
   TOKEN_EXCHANGE_AUDIENCE,
 } from '../fakes/azure.js';
-import { caCertPath } from '../fakes/tls.js';
 import { buildBaseImage } from '../../scripts/base-image.js';
+import { type ActionRun, RUN_SHA, runBundledAction, RUN_WORKSPACE, visibleOutput } from './runner.js';
 
-const ws = {
-  subscriptionId: '11111111-2222-3333-4444-555555555555',
-  resourceGroup: 'ml-rg',
-  workspace: 'ml-ws',
-};
+const ws = RUN_WORKSPACE;
 const OIDC_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000001';
 const SP_CLIENT = 'aaaaaaaa-0000-0000-0000-000000000002';
 const SP_SECRET = 'sp-secret-Zq8~value-that-must-never-print';
 const SUBJECT = 'repo:Octo-Org/models:ref:refs/heads/main';
-const SHA = '0123456789abcdef0123456789abcdef01234567';
+const SHA = RUN_SHA;
 /** The workflow token the runner passes as `github-token`: it may go to ghcr.io only. */
 const GITHUB_TOKEN = 'ghs_WorkflowTokenCanary0123456789abcdef';
-
-interface ActionRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
 
 let fake: FakeAzure;
 let azurite: Azurite;
@@ -66,77 +54,33 @@ let registryPassword: string;
 /** In front of `registry`: counts requests and records the Authorization each carried. */
 let proxy: FaultProxy;
 
-/** Parses the runner's GITHUB_OUTPUT file format (`name<<DELIM` ... `DELIM`). */
-function parseOutputFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<=]+)<<(.+)$/.exec(lines[i] ?? '');
-    if (!m) continue;
-    const value: string[] = [];
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i] ?? '');
-    out[m[1] as string] = value.join('\n');
-  }
-  return out;
-}
-
-async function runAction(
+function runAction(
   inputs: Record<string, string>,
   extraEnv: Record<string, string> = {},
 ): Promise<ActionRun> {
-  const dir = await mkdtemp(join(tmp, 'run-'));
-  const outputFile = join(dir, 'output');
-  const summaryFile = join(dir, 'summary');
-  await writeFile(outputFile, '');
-  await writeFile(summaryFile, '');
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_EXTRA_CA_CERTS: caCertPath,
-    DOCKER_HOST: docker.host,
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_STEP_SUMMARY: summaryFile,
-    GITHUB_REPOSITORY: 'Octo-Org/models',
-    GITHUB_SHA: SHA,
-    GITHUB_ACTOR: 'octocat',
-    GITHUB_SERVER_URL: 'https://github.com',
-    RUNNER_TEMP: dir,
-    RUNNER_TOOL_CACHE: join(tmp, 'tool-cache'),
-    ...extraEnv,
-  };
   // What the runner fills in from action.yml's defaults (github-token), plus what most tests set.
-  const withDefaults: Record<string, string> = {
-    'github-token': GITHUB_TOKEN,
-    'azure-authority-host': fake.authorityHost,
-    'azure-resource-manager-endpoint': fake.resourceManagerEndpoint,
-    'azure-blob-endpoint': `${azurite.blobEndpoint.replace(/\/devstoreaccount1$/, '')}/{account}`,
-    'azure-subscription-id': ws.subscriptionId,
-    'azure-resource-group': ws.resourceGroup,
-    'azure-workspace': ws.workspace,
-    registry: registry.host,
-    'registry-username': registry.username,
-    'registry-password': registry.password,
-    'base-image': baseRef,
-    platforms: 'linux/amd64,linux/arm64',
-    push: 'true',
-    'smoke-test': 'auto',
-    port: '8080',
-    ...inputs,
-  };
-  for (const [k, v] of Object.entries(withDefaults)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, ['dist/index.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
-  return {
-    code,
-    stdout,
-    stderr,
-    outputs: parseOutputFile(await readFile(outputFile, 'utf8')),
-    summary: await readFile(summaryFile, 'utf8'),
-  };
+  return runBundledAction({
+    tmp,
+    env: { DOCKER_HOST: docker.host, ...extraEnv },
+    inputs: {
+      'github-token': GITHUB_TOKEN,
+      'azure-authority-host': fake.authorityHost,
+      'azure-resource-manager-endpoint': fake.resourceManagerEndpoint,
+      'azure-blob-endpoint': `${azurite.blobEndpoint.replace(/\/devstoreaccount1$/, '')}/{account}`,
+      'azure-subscription-id': ws.subscriptionId,
+      'azure-resource-group': ws.resourceGroup,
+      'azure-workspace': ws.workspace,
+      registry: registry.host,
+      'registry-username': registry.username,
+      'registry-password': registry.password,
+      'base-image': baseRef,
+      platforms: 'linux/amd64,linux/arm64',
+      push: 'true',
+      'smoke-test': 'auto',
+      port: '8080',
+      ...inputs,
+    },
+  });
 }
 
 /** Registry API: the digest a tag points at, or the status when it does not exist. */
@@ -179,14 +123,6 @@ function blobUploads(from: number): { started: number; data: number } {
       (r) => (r.method === 'PUT' || r.method === 'PATCH') && r.path.includes('/blobs/uploads/'),
     ).length,
   };
-}
-
-/** Every line a user sees, with the runner's own mask registrations removed. */
-function visibleOutput(run: ActionRun): string {
-  return (run.stdout + run.stderr)
-    .split('\n')
-    .filter((l) => !l.startsWith('::add-mask::'))
-    .join('\n');
 }
 
 beforeAll(async () => {

@@ -3,6 +3,8 @@ import { describe, expect, test } from '@jest/globals';
 import { UserError } from '../../src/errors.js';
 import { parseModelReference } from '../../src/model-source/index.js';
 import { parseModelUri } from '../../src/model-source/model-uri.js';
+import { displayUrl, urlSecrets } from '../../src/util/url.js';
+import { userError } from '../fixtures/errors.js';
 
 const SUB = '0b1f6471-1bf0-4dda-aec3-cb9272f09590';
 
@@ -91,9 +93,14 @@ describe('parseModelReference', () => {
     expect(e.fix).toMatch(/name:version.*azureml:\/\/registries.*https:\/\/.*local/);
   });
 
-  test('a SAS query string is not echoed in the error for an http URL', () => {
-    expect(() => parseModelReference('http://example.com/m.onnx?sig=SECRETSIG')).toThrow(/\?\.\.\./);
-    expect(() => parseModelReference('http://example.com/m.onnx?sig=SECRETSIG')).not.toThrow(/SECRETSIG/);
+  test.each([
+    'http://example.com/m.onnx?sv=1&sig=SECRETSIG',
+    'ftp://user:PASSWORD@example.com/m.onnx?sv=1&sig=SECRETSIG',
+    'https://example.com:99999/m.onnx?sv=1&sig=SECRETSIG',
+  ])('the error for %s shows the URL without its query or user info', (input) => {
+    const e = userError(() => parseModelReference(input));
+    expect(e.message).toMatch(/example\.com(:99999)?\/m\.onnx' is not accepted/);
+    expect(e.toString()).not.toMatch(/SECRETSIG|PASSWORD|sv=1/);
   });
 });
 
@@ -151,5 +158,29 @@ describe('parseModelUri', () => {
     ['s3://bucket/x', /form this action cannot download/],
   ])('rejects %s', (uri, why) => {
     expect(() => parseModelUri(uri)).toThrow(why);
+  });
+});
+
+describe('URLs in logs', () => {
+  test('displayUrl drops the query, the fragment and user info', () => {
+    expect(displayUrl('https://u:pw@acct.blob.core.windows.net/c/m.onnx?sv=1&sig=abc#x')).toBe(
+      'https://acct.blob.core.windows.net/c/m.onnx',
+    );
+    expect(displayUrl('wasbs://c@acct.blob.core.windows.net/m.onnx?sig=abc')).toBe(
+      'wasbs://acct.blob.core.windows.net/m.onnx',
+    );
+  });
+
+  test('urlSecrets: the query and the signature in every spelling; nothing from names or paths', () => {
+    const sig = 'AbC+/dEf=0123';
+    const secrets = urlSecrets(`https://h/m.onnx?sv=2024-11-04&sig=${encodeURIComponent(sig)}`);
+    expect(secrets).toEqual(
+      expect.arrayContaining([`sv=2024-11-04&sig=${encodeURIComponent(sig)}`, sig, encodeURIComponent(sig)]),
+    );
+    expect(urlSecrets(`?sv=2024-11-04&sig=${sig}`)).toContain(sig);
+    expect(urlSecrets('https://u:password1@h/m.onnx')).toContain('password1');
+    for (const input of ['sentiment:3', './a=b/model.onnx', 'azureml://registries/r/models/m/versions/1']) {
+      expect([input, urlSecrets(input)]).toEqual([input, []]);
+    }
   });
 });

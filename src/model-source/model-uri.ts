@@ -3,6 +3,7 @@
  * patterns; job-output forms are rejected with the fix.
  */
 import { UserError } from '../errors.js';
+import { displayUrl } from '../util/url.js';
 import type { WorkspaceCoordinates } from './reference.js';
 
 export type ModelLocation =
@@ -45,7 +46,7 @@ function cleanPath(p: string, uri: string): string {
   const path = decoded.replace(/^\/+|\/+$/g, '');
   if (!path) {
     throw new UserError(
-      `The model's modelUri '${uri}' has an empty path.`,
+      `The model's modelUri '${displayUrl(uri)}' has an empty path.`,
       're-register the model with a path to its files.',
     );
   }
@@ -57,7 +58,7 @@ export function parseModelUri(input: string): ModelLocation {
   const uri = input.trim().replace(/^(?:file|folder):(?!\/\/\/)/i, '');
   if (JOB_OUTPUT.test(uri)) {
     throw new UserError(
-      `The model's modelUri '${uri}' points at a job output, which cannot be downloaded as a registered model.`,
+      `The model's modelUri '${displayUrl(uri)}' points at a job output, which cannot be downloaded as a registered model.`,
       "register the job's output files as a model version with a datastore path " +
         '(az ml model create --name NAME --version V --path azureml://jobs/JOB/outputs/artifacts/paths/model/ copies them), ' +
         'then use that version.',
@@ -89,18 +90,18 @@ export function parseModelUri(input: string): ModelLocation {
       serviceUrl = `${url.origin}/${accountName}`;
     } else {
       const host = /^([a-z0-9]{3,24})\.blob\./i.exec(url.hostname);
-      if (!host) throw unsupported(uri.replace(/\?.*$/, ''));
+      if (!host) throw unsupported(uri);
       accountName = host[1]!;
       serviceUrl = url.origin;
     }
     const container = segs.shift();
-    if (!accountName || !container || segs.length === 0) throw unsupported(uri.replace(/\?.*$/, ''));
+    if (!accountName || !container || segs.length === 0) throw unsupported(uri);
     return {
       kind: 'blob',
       serviceUrl,
       accountName,
       container,
-      path: cleanPath(segs.join('/'), uri.replace(/\?.*$/, '')),
+      path: cleanPath(segs.join('/'), uri),
       sas: url.search ? url.search.slice(1) : undefined,
     };
   }
@@ -109,7 +110,7 @@ export function parseModelUri(input: string): ModelLocation {
 
 function unsupported(uri: string): UserError {
   return new UserError(
-    `The model's modelUri '${uri}' has a form this action cannot download.`,
+    `The model's modelUri '${displayUrl(uri)}' has a form this action cannot download.`,
     'register the model from blob storage (azureml://datastores/NAME/paths/PATH or an https blob URL).',
   );
 }

@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
+import { displayReference } from '../util/url.js';
 
 /** The version sentinel of `name`, `name@latest` and `azureml:name@latest`. */
 export const LATEST = 'latest';
@@ -76,7 +77,7 @@ export const ACCEPTED_FORMS = [
 
 function notAccepted(input: string, why: string): UserError {
   return new UserError(
-    `The model reference '${input}' is not accepted: ${why}.`,
+    `The model reference '${displayReference(input)}' is not accepted: ${why}.`,
     `use one of: ${ACCEPTED_FORMS.join('; ')}.`,
   );
 }
@@ -113,16 +114,13 @@ export function parseModelReference(input: string): ModelReference {
     try {
       url = new URL(s);
     } catch {
-      throw notAccepted(s.replace(/\?.*$/, '?...'), 'it is not a valid URL');
+      throw notAccepted(s, 'it is not a valid URL');
     }
-    if (!url.hostname) throw notAccepted(s.replace(/\?.*$/, '?...'), 'the URL has no host');
+    if (!url.hostname) throw notAccepted(s, 'the URL has no host');
     return { kind: 'url', url: url.toString() };
   }
   if (/^http:\/\//i.test(s)) {
-    throw notAccepted(
-      s.replace(/\?.*$/, '?...'),
-      'plain http is not allowed for model downloads (use https)',
-    );
+    throw notAccepted(s, 'plain http is not allowed for model downloads (use https)');
   }
   if (FILE_URL.test(s)) return { kind: 'local', path: fileURLToPath(s) };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw notAccepted(s, 'this URL scheme is not supported');

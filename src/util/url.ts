@@ -52,7 +52,8 @@ export function urlSecrets(urlOrSas: string): string[] {
     const q = text.indexOf('?');
     query = q < 0 ? '' : text.slice(q + 1).replace(/#[\s\S]*$/, '');
   } else {
-    query = text.replace(/^\?/, '');
+    // A bare SAS token; anything else (a model name, a path) holds no query.
+    query = /^\??[^\s/=&?]+=/.test(text) ? text.replace(/^\?/, '') : '';
   }
   if (query) {
     out.add(query);
