@@ -10,23 +10,30 @@ import { fixtureModels } from '../fixtures/models.js';
 import { openRaw, postJson, startServer, within, type RawConnection, type RunningServer } from './helpers.js';
 
 let slow: RunningServer;
+let idle: RunningServer;
 let capped: RunningServer;
 const CAP = 3;
 
 beforeAll(async () => {
   const models = await fixtureModels();
-  [slow, capped] = await Promise.all([
+  [slow, idle, capped] = await Promise.all([
     startServer(models.sentiment, {
       HTTP_REQUEST_TIMEOUT_MS: '1500',
       HTTP_HEADERS_TIMEOUT_MS: '1000',
       HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
+    }),
+    startServer(models.sentiment, {
+      REQUEST_TIMEOUT_MS: '1000',
+      HTTP_IDLE_TIMEOUT_MS: '1500',
+      HTTP_REQUEST_TIMEOUT_MS: '8000',
+      HTTP_HEADERS_TIMEOUT_MS: '8000',
     }),
     startServer(models.sentiment, { MAX_CONNECTIONS: String(CAP) }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([slow?.stop(), capped?.stop()]);
+  await Promise.all([slow?.stop(), idle?.stop(), capped?.stop()]);
 });
 
 /** Writes `text` one byte every `everyMs` until the socket closes; resolves with the bytes written. */
@@ -98,6 +105,19 @@ describe('slow clients are cut off', () => {
     expect(conn.received()).toMatch(/^HTTP\/1\.1 200 /);
     expect(conn.received()).toMatch(/\r\nKeep-Alive: timeout=1\r\n/i);
     expect(end - answered).toBeGreaterThanOrEqual(900);
+  });
+});
+
+describe('HTTP_IDLE_TIMEOUT_MS', () => {
+  it('closes a connection silent both ways, long before the headers timeout would', async () => {
+    const conn = await openRaw(idle.port);
+    const start = performance.now();
+    conn.socket.write('GET /v2/health/live HTTP/1.1\r\n');
+    const end = await within(conn.closed, 6000, 'the server did not close the silent connection');
+    expect(end - start).toBeGreaterThanOrEqual(1400);
+    expect(conn.received()).toBe('');
+    // A prediction (answered within REQUEST_TIMEOUT_MS, below the idle timeout) is not cut.
+    expect((await postJson(`${idle.url}/predict`, ['I love this'])).status).toBe(200);
   });
 });
 
