@@ -3,66 +3,38 @@
  * body or its headers is answered 408 and cut off, an idle keep-alive connection is closed, and beyond
  * MAX_CONNECTIONS new connections are closed at once while the open ones (and later ones) are served.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConfig } from '../../server-template/src/config.js';
 import { fixtureModels } from '../fixtures/models.js';
-import { postJson, startServer, type RunningServer } from './helpers.js';
+import { openRaw, postJson, startServer, within, type RawConnection, type RunningServer } from './helpers.js';
 
 let slow: RunningServer;
+let idle: RunningServer;
 let capped: RunningServer;
 const CAP = 3;
 
 beforeAll(async () => {
   const models = await fixtureModels();
-  [slow, capped] = await Promise.all([
+  [slow, idle, capped] = await Promise.all([
     startServer(models.sentiment, {
       HTTP_REQUEST_TIMEOUT_MS: '1500',
       HTTP_HEADERS_TIMEOUT_MS: '1000',
       HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
+    }),
+    startServer(models.sentiment, {
+      REQUEST_TIMEOUT_MS: '1000',
+      HTTP_IDLE_TIMEOUT_MS: '1500',
+      HTTP_REQUEST_TIMEOUT_MS: '8000',
+      HTTP_HEADERS_TIMEOUT_MS: '8000',
     }),
     startServer(models.sentiment, { MAX_CONNECTIONS: String(CAP) }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([slow?.stop(), capped?.stop()]);
+  await Promise.all([slow?.stop(), idle?.stop(), capped?.stop()]);
 });
-
-interface RawConnection {
-  socket: Socket;
-  /** Everything the server sent so far. */
-  received(): string;
-  /** Resolves with the time (performance.now()) the connection closed. */
-  closed: Promise<number>;
-}
-
-/** A raw TCP connection to the server (no HTTP client in between, so nothing completes our request). */
-async function open(port: number): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port });
-  let data = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => (data += d));
-  // A reset counts as closed too (the connection cap may reset a connection it refuses).
-  socket.on('error', () => {});
-  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  return { socket, received: () => data, closed };
-}
-
-/** Fails the test when `p` has not settled within `ms` (the behaviour under test never came). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 /** Writes `text` one byte every `everyMs` until the socket closes; resolves with the bytes written. */
 function trickle(socket: Socket, text: string, everyMs: number): Promise<number> {
@@ -87,7 +59,7 @@ const BODY = JSON.stringify(['I love this, and I will keep typing it very slowly
 
 describe('slow clients are cut off', () => {
   it('a body trickled byte by byte gets 408 and its connection closed (HTTP_REQUEST_TIMEOUT_MS)', async () => {
-    const conn = await open(slow.port);
+    const conn = await openRaw(slow.port);
     const start = performance.now();
     conn.socket.write(
       `POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n`,
@@ -104,7 +76,7 @@ describe('slow clients are cut off', () => {
   });
 
   it('headers trickled byte by byte get 408 and the connection closed (HTTP_HEADERS_TIMEOUT_MS)', async () => {
-    const conn = await open(slow.port);
+    const conn = await openRaw(slow.port);
     const start = performance.now();
     const headers = `POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`;
     const written = trickle(conn.socket, headers, 20);
@@ -119,7 +91,7 @@ describe('slow clients are cut off', () => {
   });
 
   it('an idle keep-alive connection is closed after HTTP_KEEP_ALIVE_TIMEOUT_MS, and says so', async () => {
-    const conn = await open(slow.port);
+    const conn = await openRaw(slow.port);
     conn.socket.write('GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await within(
       (async () => {
@@ -136,9 +108,22 @@ describe('slow clients are cut off', () => {
   });
 });
 
+describe('HTTP_IDLE_TIMEOUT_MS', () => {
+  it('closes a connection silent both ways, long before the headers timeout would', async () => {
+    const conn = await openRaw(idle.port);
+    const start = performance.now();
+    conn.socket.write('GET /v2/health/live HTTP/1.1\r\n');
+    const end = await within(conn.closed, 6000, 'the server did not close the silent connection');
+    expect(end - start).toBeGreaterThanOrEqual(1400);
+    expect(conn.received()).toBe('');
+    // A prediction (answered within REQUEST_TIMEOUT_MS, below the idle timeout) is not cut.
+    expect((await postJson(`${idle.url}/predict`, ['I love this'])).status).toBe(200);
+  });
+});
+
 describe('MAX_CONNECTIONS', () => {
   it('closes connections beyond the cap without serving them; the open ones and later ones are served', async () => {
-    const held = await Promise.all(Array.from({ length: CAP }, () => open(capped.port)));
+    const held = await Promise.all(Array.from({ length: CAP }, () => openRaw(capped.port)));
     // Each held connection has been accepted by the server: it answers a request on it.
     for (const conn of held) {
       conn.socket.write('GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
@@ -152,7 +137,7 @@ describe('MAX_CONNECTIONS', () => {
       10_000,
       'the held connections were not served',
     );
-    const extra = await open(capped.port);
+    const extra = await openRaw(capped.port);
     extra.socket.write('GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await within(extra.closed, 10_000, 'the connection over the cap was not closed');
     expect(extra.received()).toBe('');

@@ -3,6 +3,7 @@
  * as a real process on a random loopback port, the way images and the action's smoke test run it.
  */
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startService, type Service } from '../env/proc.js';
@@ -121,4 +122,39 @@ export function metricValue(
   if (!found && missing !== undefined) return missing;
   if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
   return sum;
+}
+
+export interface RawConnection {
+  socket: Socket;
+  /** Everything the server sent so far. */
+  received(): string;
+  /** Resolves with the time (performance.now()) the connection closed. */
+  closed: Promise<number>;
+}
+
+/** A raw TCP connection to the server (no HTTP client in between, so nothing completes our request). */
+export async function openRaw(port: number): Promise<RawConnection> {
+  const socket = connect({ host: '127.0.0.1', port });
+  let data = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (data += d));
+  // A reset counts as closed too (the connection cap may reset a connection it refuses).
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  return { socket, received: () => data, closed };
+}
+
+/** Fails the test when `p` has not settled within `ms` (the behaviour under test never came). */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+    }),
+  ]);
 }

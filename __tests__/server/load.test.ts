@@ -8,11 +8,13 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { benchTransformer } from '../fixtures/models.js';
 import {
   metricValue,
+  openRaw,
   postJson,
   request,
   startServer,
   type JsonReply,
   type RunningServer,
+  within,
 } from './helpers.js';
 
 let model: string;
@@ -111,8 +113,11 @@ describe('under load', () => {
     async (signal) => {
       const server = await start({ MAX_BATCH_SIZE: '1', SHUTDOWN_TIMEOUT_MS: '60000' });
       const n = 20;
+      let replied = 0;
       const pending: Promise<JsonReply | Error>[] = Array.from({ length: n }, (_, i) =>
-        postJson(`${server.url}/predict`, [sentence(i, 120)]).catch((err: Error) => err),
+        postJson(`${server.url}/predict`, [sentence(i, 120)])
+          .catch((err: Error) => err)
+          .finally(() => replied++),
       );
       // Wait until every request is admitted: queued, running on the single worker, or answered.
       let admitted = 0;
@@ -126,12 +131,19 @@ describe('under load', () => {
       }
       expect(admitted).toBe(n);
       expect(depth).toBeGreaterThan(0);
+      // A readiness probe begun before the signal and finished after it: its connection is busy, so
+      // it survives the listener closing, and it is answered while the queue drains.
+      const probe = await openRaw(server.port);
+      probe.socket.write('GET /v2/health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
       server.service.child.kill(signal);
       const exited = server.service.exited;
       await server.service.waitForOutput(/"msg":"shutting down/, 10_000);
-      // Readiness turns false while the queue drains (the listener may already be closed: both count).
-      const ready = await request(`${server.url}/v2/health/ready`).catch(() => undefined);
-      if (ready !== undefined) expect(ready.status).toBe(503);
+      probe.socket.write('\r\n');
+      await within(probe.closed, 10_000, 'the readiness probe got no answer during shutdown');
+      expect(probe.received()).toMatch(/^HTTP\/1\.1 503 /);
+      // ... while admitted predictions were still waiting for their answers.
+      expect(replied).toBeLessThan(n);
       const replies = await Promise.all(pending);
       expect(replies.map((r) => (r instanceof Error ? r.message : r.status))).toEqual(new Array(n).fill(200));
       expect(await exited).toEqual({ code: 0, signal: null });
