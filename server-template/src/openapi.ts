@@ -14,11 +14,20 @@ const json = (schema: object, description = 'OK') => ({
   description,
   content: { 'application/json': { schema } },
 });
+const jsonBody = (schema: object) => ({ content: { 'application/json': { schema } } });
 const timing = {
   'x-queue-time': { description: 'ms the request waited for a worker', schema: { type: 'string' } },
   'x-inference-time': { description: 'ms of ONNX Runtime run()', schema: { type: 'string' } },
   'x-tokenization-time': { description: 'ms of tokenization', schema: { type: 'string' } },
 };
+/** The replies of a classification route: 200 with timing headers, or an error. */
+const classifyResponses = (schema: object) => ({
+  '200': { ...json(schema), headers: timing },
+  '400': error,
+  '413': error,
+  '500': error,
+  '503': error,
+});
 const labelScore = {
   type: 'object',
   properties: { label: { type: 'string' }, score: { type: 'number' } },
@@ -129,114 +138,84 @@ export function openApi(info: ModelInfo): object {
         post: {
           summary:
             'Classify texts: the original contract (a list of strings), or the Hugging Face Hub text-classification shape ({"inputs"})',
-          requestBody: {
-            content: {
-              'application/json': {
-                schema: {
-                  oneOf: [
-                    {
-                      type: 'array',
-                      items: { type: 'string' },
-                      example: ['MLOps is critical for robustness'],
+          requestBody: jsonBody({
+            oneOf: [
+              {
+                type: 'array',
+                items: { type: 'string' },
+                example: ['MLOps is critical for robustness'],
+              },
+              {
+                type: 'object',
+                required: ['inputs'],
+                properties: {
+                  inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+                  parameters: {
+                    type: 'object',
+                    properties: {
+                      top_k: { type: 'integer', minimum: 1 },
+                      function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
                     },
-                    {
-                      type: 'object',
-                      required: ['inputs'],
-                      properties: {
-                        inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
-                        parameters: {
-                          type: 'object',
-                          properties: {
-                            top_k: { type: 'integer', minimum: 1 },
-                            function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
-                          },
-                        },
-                      },
-                    },
-                  ],
+                  },
                 },
               },
-            },
-          },
-          responses: {
-            '200': {
-              ...json({
-                oneOf: [
-                  {
-                    type: 'object',
-                    description: 'For a list of strings',
-                    properties: {
-                      positive: { type: 'boolean' },
-                      predictions: {
-                        type: 'array',
-                        items: {
-                          type: 'object',
-                          properties: {
-                            label: { type: 'string' },
-                            score: { type: 'number' },
-                            positive: { type: 'boolean' },
-                          },
-                        },
+            ],
+          }),
+          responses: classifyResponses({
+            oneOf: [
+              {
+                type: 'object',
+                description: 'For a list of strings',
+                properties: {
+                  positive: { type: 'boolean' },
+                  predictions: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        label: { type: 'string' },
+                        score: { type: 'number' },
+                        positive: { type: 'boolean' },
                       },
                     },
                   },
-                  {
-                    type: 'array',
-                    description: 'For {"inputs"}: one list per input, best first (also for a single string)',
-                    items: { type: 'array', items: labelScore },
-                  },
-                ],
-              }),
-              headers: timing,
-            },
-            '400': error,
-            '413': error,
-            '500': error,
-            '503': error,
-          },
+                },
+              },
+              {
+                type: 'array',
+                description: 'For {"inputs"}: one list per input, best first (also for a single string)',
+                items: { type: 'array', items: labelScore },
+              },
+            ],
+          }),
         },
       },
       '/tei/predict': {
         post: {
           summary: "Classify texts in Text Embeddings Inference's /predict shape",
-          requestBody: {
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['inputs'],
-                  properties: {
-                    inputs: {
-                      oneOf: [
-                        { type: 'string' },
-                        {
-                          type: 'array',
-                          items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
-                        },
-                      ],
-                    },
-                    raw_scores: { type: 'boolean' },
-                    truncate: { type: 'boolean' },
-                  },
-                },
-              },
-            },
-          },
-          responses: {
-            '200': {
-              ...json({
+          requestBody: jsonBody({
+            type: 'object',
+            required: ['inputs'],
+            properties: {
+              inputs: {
                 oneOf: [
-                  { type: 'array', description: 'For one text', items: labelScore },
-                  { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
+                  { type: 'string' },
+                  {
+                    type: 'array',
+                    items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+                  },
                 ],
-              }),
-              headers: timing,
+              },
+              raw_scores: { type: 'boolean' },
+              truncate: { type: 'boolean' },
             },
-            '400': error,
-            '413': error,
-            '500': error,
-            '503': error,
-          },
+          }),
+          responses: classifyResponses({
+            oneOf: [
+              { type: 'array', description: 'For one text', items: labelScore },
+              { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
+            ],
+          }),
         },
       },
       '/v2': { get: { summary: 'Server metadata', responses: { '200': json({ type: 'object' }) } } },
