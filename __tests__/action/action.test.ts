@@ -4,14 +4,21 @@
  * Azurite, Debian's docker-registry and a private Docker engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  ContainerClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import tar from 'tar-stream';
 import {
   type Azurite,
   type DockerEngine,
@@ -98,6 +105,53 @@ async function tagDigest(reg: LocalRegistry, repo: string, tag: string): Promise
     },
   });
   return res.ok ? (res.headers.get('docker-content-digest') ?? 'no digest header') : res.status;
+}
+
+/** Registry API GET (Basic credentials) of a manifest or blob, as bytes. */
+async function registryGet(reg: LocalRegistry, repo: string, kind: 'manifests' | 'blobs', ref: string) {
+  const res = await fetch(`${reg.url}/v2/${repo}/${kind}/${ref}`, {
+    headers: {
+      authorization: `Basic ${Buffer.from(`${reg.username}:${reg.password}`).toString('base64')}`,
+      accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+    },
+  });
+  if (!res.ok) throw new Error(`GET ${repo}/${kind}/${ref}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** The entries of a tar, in memory. */
+async function untar(
+  buf: Buffer,
+): Promise<Array<{ name: string; mode: number; type: string; data: Buffer }>> {
+  const out: Array<{ name: string; mode: number; type: string; data: Buffer }> = [];
+  const ex = tar.extract();
+  const done = (async () => {
+    for await (const e of ex) {
+      const chunks: Buffer[] = [];
+      for await (const c of e) chunks.push(c as Buffer);
+      out.push({
+        name: e.header.name,
+        mode: e.header.mode ?? 0,
+        type: e.header.type ?? '',
+        data: Buffer.concat(chunks),
+      });
+    }
+  })();
+  ex.end(buf);
+  await done;
+  return out;
+}
+
+const isGzip = (b: Buffer): boolean => b.length > 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/**
+ * The secrets found in `bytes` (`where` prefixed), looking inside gzip and then into the tar it holds
+ * (file names, headers and contents all are in the uncompressed stream).
+ */
+function secretsIn(bytes: Buffer, secrets: string[], where: string): string[] {
+  const found = secrets.filter((s) => bytes.includes(s)).map((s) => `${where}: ${s.slice(0, 6)}...`);
+  if (isGzip(bytes)) found.push(...secretsIn(gunzipSync(bytes), secrets, `${where} (uncompressed)`));
+  return found;
 }
 
 /**
@@ -449,6 +503,113 @@ describe('the action', () => {
       'x%250A::warning::pct-injected%0A::warning::nl-injected%0D%0A::error::cr-injected',
     );
   }, 600_000);
+
+  it('no secret of the run is in any byte of the image (every layer, config and manifest) or the archive', async () => {
+    // A model in a datastore whose listSecrets gives a SAS token, read with the creds JSON's secret.
+    const key = new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey);
+    const container = new ContainerClient(`${azurite.blobEndpoint}/sas-models`, key);
+    await container.createIfNotExists();
+    for (const f of await readdir('examples/sentiment')) {
+      await container.getBlockBlobClient(`models/sentiment/5/${f}`).uploadFile(join('examples/sentiment', f));
+    }
+    const sasToken = generateBlobSASQueryParameters(
+      {
+        containerName: 'sas-models',
+        permissions: ContainerSASPermissions.parse('rl'),
+        expiresOn: new Date(Date.now() + 3600_000),
+      },
+      key,
+    ).toString();
+    fake.addDatastore(ws, {
+      name: 'sasstore',
+      accountName: azurite.accountName,
+      containerName: 'sas-models',
+      credentialsType: 'Sas',
+      secret: sasToken,
+    });
+    fake.addModelVersion(ws, {
+      name: 'sentiment',
+      version: '5',
+      modelType: 'custom_model',
+      modelUri: `azureml://subscriptions/${ws.subscriptionId}/resourcegroups/${ws.resourceGroup}/workspaces/${ws.workspace}/datastores/sasstore/paths/models/sentiment/5/`,
+    });
+    const archive = join(tmp, 'scanned.tar');
+    const repo = 'octo-org/scanned';
+    const run = await runAction({
+      model: 'sentiment:5',
+      'azure-credentials': JSON.stringify({
+        clientId: SP_CLIENT,
+        clientSecret: SP_SECRET,
+        tenantId: fake.tenantId,
+        subscriptionId: ws.subscriptionId,
+      }),
+      image: `${registry.host}/${repo}`,
+      archive,
+      'smoke-test': 'container',
+    });
+    expect({ code: run.code, errors: run.stdout.split('\n').filter((l) => l.startsWith('::error')) }).toEqual(
+      {
+        code: 0,
+        errors: [],
+      },
+    );
+    // The container smoke test ran: the non-root server read the read-only model.
+    const smoke = JSON.parse(run.outputs['smoke-test'] ?? '{}') as Record<string, { predictions: string[] }>;
+    expect(smoke.container?.predictions).toHaveLength(3);
+
+    const sig = new URLSearchParams(sasToken).get('sig') as string;
+    const secrets = [
+      registry.password,
+      Buffer.from(`${registry.username}:${registry.password}`).toString('base64'),
+      SP_SECRET,
+      GITHUB_TOKEN,
+      sasToken,
+      sig,
+      encodeURIComponent(sig),
+      azurite.accountKey,
+      ...fake.issuedTokens,
+    ];
+    expect(fake.issuedTokens.length).toBeGreaterThan(0);
+
+    // Pulled back from the registry: the index, every manifest, config and layer.
+    const found: string[] = [];
+    const index = await registryGet(registry, repo, 'manifests', '5');
+    found.push(...secretsIn(index, secrets, 'index'));
+    const manifests = (JSON.parse(index.toString()) as { manifests: Array<{ digest: string }> }).manifests;
+    expect(manifests).toHaveLength(2);
+    let layers = 0;
+    for (const d of manifests) {
+      const mBytes = await registryGet(registry, repo, 'manifests', d.digest);
+      found.push(...secretsIn(mBytes, secrets, `manifest ${d.digest}`));
+      const m = JSON.parse(mBytes.toString()) as {
+        config: { digest: string };
+        layers: Array<{ digest: string }>;
+      };
+      const config = await registryGet(registry, repo, 'blobs', m.config.digest);
+      found.push(...secretsIn(config, secrets, `config ${m.config.digest}`));
+      expect((JSON.parse(config.toString()) as { config: { User: string } }).config.User).toBe('65532:65532');
+      for (const l of m.layers) {
+        const blob = await registryGet(registry, repo, 'blobs', l.digest);
+        found.push(...secretsIn(blob, secrets, `layer ${l.digest}`));
+        layers++;
+      }
+      // The model layer (last): read-only files and folders.
+      const model = await untar(
+        gunzipSync(await registryGet(registry, repo, 'blobs', m.layers.at(-1)!.digest)),
+      );
+      expect(model.filter((e) => e.name.startsWith('app/model/')).length).toBeGreaterThan(2);
+      for (const e of model)
+        expect([e.name, e.mode.toString(8)]).toEqual([e.name, e.type === 'directory' ? '555' : '444']);
+    }
+    expect(layers).toBeGreaterThanOrEqual(6);
+
+    // The archive output: every entry, blobs decompressed.
+    const entries = await untar(await readFile(archive));
+    expect(entries.some((e) => e.name.startsWith('blobs/sha256/'))).toBe(true);
+    for (const e of entries) found.push(...secretsIn(e.data, secrets, `archive ${e.name}`));
+
+    expect(found).toEqual([]);
+  }, 900_000);
 
   describe('bad inputs fail with one named error', () => {
     let hostOnlyBase: string;

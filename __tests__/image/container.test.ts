@@ -141,9 +141,19 @@ describe('pushed image in the engine', () => {
       id,
       'node',
       '-e',
-      'console.log(process.getuid(), process.cwd(), process.env.MODEL_DIR)',
+      'console.log(process.getuid(), process.getgid(), process.cwd(), process.env.MODEL_DIR)',
     ]);
-    expect(who).toBe('65532 /app /app/model');
+    expect(who).toBe('65532 65532 /app /app/model');
+    // It reads its model and code but can change neither (files 0444, folders 0555, owned by root).
+    const writes = await dockerOk([
+      'exec',
+      id,
+      'node',
+      '-e',
+      `for (const f of ['/app/model/model.onnx', '/app/model/new.onnx', '/app/server/index.js'])
+         try { require('fs').writeFileSync(f, 'x'); console.log('wrote ' + f); } catch (e) { console.log(e.code); }`,
+    ]);
+    expect(writes.split('\n')).toEqual(['EACCES', 'EACCES', 'EACCES']);
     const top = await dockerOk(['inspect', '--format', '{{json .Path}} {{json .Args}}', id]);
     expect(top).toBe('"node" ["/app/server/index.js"]');
   });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
@@ -15,7 +15,7 @@ import tar from 'tar-stream';
 import { UserError } from '../../src/errors.js';
 import { defaultNpmRegistry } from '../../src/runtime/npm.js';
 import { stageRuntime, stagedFiles } from '../../src/runtime/index.js';
-import { silentLogger } from '../../src/util/log.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
 import { tempDir } from './helpers.js';
 
 const run = promisify(execFile);
@@ -54,6 +54,31 @@ async function npmTarball(dir: string, keep: (rel: string) => boolean): Promise<
   pack.finalize();
   await collecting;
   return gzipSync(Buffer.concat(chunks), { level: 1 });
+}
+
+/** A logger that keeps its warnings. */
+const warnings = (): Logger & { warned: string[] } => {
+  const warned: string[] = [];
+  return { ...silentLogger, warned, warning: (m: string) => warned.push(m) };
+};
+
+/** Every staged file's sha256, by path (bytes compared through digests: jest diffs buffers slowly). */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of await stagedFiles(dir))
+    out[f] = createHash('sha256')
+      .update(await readFile(join(dir, f)))
+      .digest('hex');
+  return out;
+}
+
+/**
+ * Replaces a file with other bytes. Staged files are hard links to their source (node_modules, the
+ * server bundle): writing through one would alter the source too, which is not the cache's to guard.
+ */
+async function replaceFile(path: string, data: string): Promise<void> {
+  await rm(path);
+  await writeFile(path, data);
 }
 
 const integrity = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
@@ -112,6 +137,40 @@ describe('stageRuntime from the repository node_modules', () => {
       },
     );
     expect(JSON.parse(stdout)).toContain('input_ids');
+  });
+
+  it('a cached runtime with a changed, missing or extra file is detected, warned about and staged again', async () => {
+    const cacheDir = join(root.dir, 'cache-tamper');
+    const first = await stageRuntime('linux/amd64', { logger: silentLogger, cacheDir });
+    const genuine = await snapshot(first.dir);
+    const binary = 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1';
+    const tampers: Array<[string, () => Promise<void>, RegExp]> = [
+      [
+        'changed',
+        () => replaceFile(join(first.dir, 'index.js'), 'process.stdout.write("owned")\n'),
+        /has index\.js changed/,
+      ],
+      ['missing', () => rm(join(first.dir, ...binary.split('/'))), /misses .*libonnxruntime\.so\.1/],
+      [
+        'extra',
+        () => writeFile(join(first.dir, 'node_modules', 'onnxruntime-node', 'dist', 'preload.js'), 'x'),
+        /not staged with: node_modules\/onnxruntime-node\/dist\/preload\.js/,
+      ],
+    ];
+    for (const [, tamper, message] of tampers) {
+      await tamper();
+      const log = warnings();
+      const again = await stageRuntime('linux/amd64', { logger: log, cacheDir });
+      expect(again.dir).toBe(first.dir);
+      expect(log.warned).toHaveLength(1);
+      expect(log.warned[0]).toMatch(message);
+      expect(log.warned[0]).toContain('staging it again');
+      expect(await snapshot(again.dir)).toEqual(genuine);
+    }
+    // An intact cache is reused silently.
+    const log = warnings();
+    await stageRuntime('linux/amd64', { logger: log, cacheDir });
+    expect(log.warned).toEqual([]);
   });
 
   it('rejects a platform onnxruntime-node has no binaries for', async () => {
@@ -204,6 +263,29 @@ describe('stageRuntime from the npm registry (no node_modules, as on a runner)',
     const arm = await stageRuntime('linux/arm64', opts(cacheDir));
     expect((await stagedFiles(arm.dir)).filter((f) => f.includes('/bin/'))).toHaveLength(2);
     expect(requests.filter((r) => r.endsWith('.tgz'))).toHaveLength(2);
+  });
+
+  it('a tampered npm package in the cache is downloaded again, and the staged runtime restaged from it', async () => {
+    const cacheDir = join(root.dir, 'cache-npm-tamper');
+    const first = await stageRuntime('linux/amd64', opts(cacheDir));
+    const genuine = await snapshot(first.dir);
+    const downloads = () => requests.filter((r) => r.endsWith('/onnxruntime-node-1.30.0.tgz')).length;
+    const before = downloads();
+    // Written in place: the staged runtime's hard link to it changes too.
+    const cachedIndex = join(cacheDir, 'npm', 'onnxruntime-node@1.30.0', 'dist', 'index.js');
+    await writeFile(cachedIndex, 'module.exports = { owned: true };\n');
+    const log = warnings();
+    const again = await stageRuntime('linux/amd64', { ...opts(cacheDir), logger: log });
+    expect(downloads()).toBe(before + 1);
+    expect(log.warned).toEqual([
+      expect.stringMatching(
+        /cached npm package .*onnxruntime-node@1\.30\.0 has dist\/index\.js changed.*downloading it again/,
+      ),
+      expect.stringMatching(
+        /cached server runtime for linux\/amd64 .*has node_modules\/onnxruntime-node\/dist\/index\.js changed.*staging it again/,
+      ),
+    ]);
+    expect(await snapshot(again.dir)).toEqual(genuine);
   });
 
   it('an integrity mismatch (lock file) fails with the named error and caches nothing', async () => {

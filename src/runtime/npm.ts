@@ -15,6 +15,7 @@ import tar from 'tar-stream';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry } from '../util/retry.js';
+import { checkTree, manifestPathFor, writeTreeManifest } from './tree-manifest.js';
 
 export const NPM_REGISTRY = 'https://registry.npmjs.org';
 
@@ -141,10 +142,12 @@ export async function fetchPackage(
             'Retry; if it persists, the registry or a proxy serves altered content.',
           );
         }
+        await writeFile(join(tmp, '.integrity'), integrity);
+        // Every file's sha256 now that the tarball's integrity is proven: reuses are checked against it.
+        await writeTreeManifest(tmp, manifestPathFor(dest));
         await rm(dest, { recursive: true, force: true });
         await mkdir(dirname(dest), { recursive: true });
         await rename(tmp, dest);
-        await writeFile(join(dest, '.integrity'), integrity);
       } catch (e) {
         await rm(tmp, { recursive: true, force: true });
         throw e;
@@ -154,12 +157,19 @@ export async function fetchPackage(
   );
 }
 
-/** True when `dir` holds a completed extraction (integrity marker written last). */
-export async function isCached(dir: string, integrity?: string): Promise<boolean> {
+/**
+ * True when `dir` holds a completed extraction of the tarball with `integrity` whose files are still
+ * the ones extracted (checked against the manifest written then); a tree that differs is warned about.
+ */
+export async function isCached(dir: string, integrity: string | undefined, logger: Logger): Promise<boolean> {
+  let got: string;
   try {
-    const got = (await readFile(join(dir, '.integrity'), 'utf8')).trim();
-    return integrity === undefined || got === integrity;
+    got = (await readFile(join(dir, '.integrity'), 'utf8')).trim();
   } catch {
     return false;
   }
+  if (integrity !== undefined && got !== integrity) return false;
+  const problem = await checkTree(dir);
+  if (problem) logger.warning(`The cached npm package ${dir} ${problem}; downloading it again.`);
+  return problem === undefined;
 }

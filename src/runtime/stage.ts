@@ -12,6 +12,10 @@
  * onnxruntime-node comes from the repository's node_modules when it has the pinned version, else from
  * the npm registry (integrity from package-lock.json, else the registry metadata), cached between runs
  * under RUNNER_TOOL_CACHE or ~/.cache/package-onnx-model.
+ *
+ * Nothing cached is reused on trust: a staged runtime and an extracted npm package each get a manifest
+ * of every file's sha256 when made, and a reuse first checks the tree against it; a changed, missing
+ * or extra file means a warning and a fresh staging (or download).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -22,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { fetchPackage, isCached } from './npm.js';
+import { checkTree, manifestPathFor, writeTreeManifest } from './tree-manifest.js';
 
 export const ORT = 'onnxruntime-node';
 export const ORT_COMMON = 'onnxruntime-common';
@@ -245,7 +250,7 @@ export async function stageRuntime(platformInput: string, opts: StageOptions): P
     source = 'npm';
     ortDir = join(cacheDir, 'npm', `${ORT}@${ortVersion}`);
     const integrity = await lockIntegrity(repoRoot, ORT, ortVersion);
-    if (!(await isCached(ortDir, integrity))) {
+    if (!(await isCached(ortDir, integrity, opts.logger))) {
       await fetchPackage(ORT, ortVersion, ortDir, ortFilter(['x64', 'arm64']), {
         ...npmOpts,
         ...(integrity && { integrity }),
@@ -265,7 +270,7 @@ export async function stageRuntime(platformInput: string, opts: StageOptions): P
   if (!commonDir) {
     commonDir = join(cacheDir, 'npm', `${ORT_COMMON}@${commonVersion}`);
     const integrity = await lockIntegrity(repoRoot, ORT_COMMON, commonVersion);
-    if (!(await isCached(commonDir, integrity))) {
+    if (!(await isCached(commonDir, integrity, opts.logger))) {
       await fetchPackage(ORT_COMMON, commonVersion, commonDir, commonFilter, {
         ...npmOpts,
         ...(integrity && { integrity }),
@@ -296,9 +301,16 @@ export async function stageRuntime(platformInput: string, opts: StageOptions): P
     .digest('hex')
     .slice(0, 24);
   const dir = join(cacheDir, 'runtime', key, platform.replace(/\//g, '-'));
+  const manifest = manifestPathFor(dir);
   if (existsSync(dir)) {
-    opts.logger.debug(`Reusing staged runtime ${dir}`);
-    return { platform, dir, ortVersion, source, key };
+    const problem = await checkTree(dir, manifest);
+    if (!problem) {
+      opts.logger.debug(`Reusing staged runtime ${dir} (every file verified)`);
+      return { platform, dir, ortVersion, source, key };
+    }
+    opts.logger.warning(`The cached server runtime for ${platform} (${dir}) ${problem}; staging it again.`);
+    await rm(dir, { recursive: true, force: true });
+    await rm(manifest, { force: true });
   }
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
@@ -311,6 +323,8 @@ export async function stageRuntime(platformInput: string, opts: StageOptions): P
     }
     await copyTree(ortDir, join(tmp, 'node_modules', ORT), ortFiles);
     await copyTree(commonDir, join(tmp, 'node_modules', ORT_COMMON), commonFiles);
+    // The manifest first: a tree without one (a crash in between) is staged again, never trusted.
+    await writeTreeManifest(tmp, manifest);
     try {
       await rename(tmp, dir);
     } catch (e) {
