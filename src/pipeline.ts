@@ -12,6 +12,7 @@ import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
 import type { Logger } from './util/log.js';
 import { displayReference } from './util/url.js';
+import { tokenizerLabels, type TokenizerInfo } from './model-source/tokenizer.js';
 
 export interface FetchedModelInfo {
   dir: string;
@@ -22,6 +23,10 @@ export interface FetchedModelInfo {
   files: Array<{ path: string; size: number; sha256: string }>;
   /** True when the model folder has a tokenizer.json (text model: smoke-tested through /predict). */
   textModel: boolean;
+  /** The tokenizer the `tokenizer` input added to the model folder. */
+  tokenizer?: TokenizerInfo;
+  /** The id2label the `class-labels` input wrote. */
+  classLabels?: Record<string, string>;
 }
 
 export interface BuiltImageInfo {
@@ -103,7 +108,10 @@ export async function packageModel<Img extends BuiltImageInfo>(
   }
 
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
-  const labels: Record<string, string> = { ...opts.labels };
+  const labels: Record<string, string> = {
+    ...(model.tokenizer && tokenizerLabels(model.tokenizer)),
+    ...opts.labels,
+  };
   if (ctx.repository)
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
@@ -143,6 +151,8 @@ export async function packageModel<Img extends BuiltImageInfo>(
       files: model.files.length,
       bytes: model.files.reduce((n, f) => n + f.size, 0),
     },
+    tokenizer: model.tokenizer,
+    classLabels: model.classLabels,
     image: {
       name: imageName,
       digest: upload?.digest ?? image.digest,

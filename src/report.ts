@@ -4,6 +4,7 @@
  */
 import { formatBytes } from './util/progress.js';
 import type { SmokeResult } from './smoke-test.js';
+import type { TokenizerInfo } from './model-source/tokenizer.js';
 
 export interface PackageResult {
   model: { name: string; version: string; sha256: string; source: string; files: number; bytes: number };
@@ -22,6 +23,10 @@ export interface PackageResult {
   };
   upload?: { blobsUploaded: number; blobsSkipped: number; bytesUploaded: number };
   smokeTests: SmokeResult[];
+  /** The tokenizer the `tokenizer` input added (source, files, Hub commit). */
+  tokenizer?: TokenizerInfo;
+  /** The id2label the `class-labels` input wrote. */
+  classLabels?: Record<string, string>;
 }
 
 export function buildOutputs(r: PackageResult): Record<string, string> {
@@ -46,6 +51,8 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
       model: r.model,
       image: r.image,
       upload: r.upload,
+      ...(r.tokenizer && { tokenizer: r.tokenizer }),
+      ...(r.classLabels && { classLabels: r.classLabels }),
       smokeTests: r.smokeTests.map((s) => ({
         mode: s.mode,
         predictions: s.predictions,
@@ -71,6 +78,12 @@ export function buildSummary(r: PackageResult): string {
     ['Pushed', r.image.pushed ? 'yes' : 'no'],
     ['Base image', `\`${cell(r.image.base.name)}@${r.image.base.digest}\``],
   ];
+  if (r.tokenizer) {
+    rows.push([
+      'Tokenizer',
+      `\`${cell(r.tokenizer.source)}\`${r.tokenizer.commit ? ` at \`${r.tokenizer.commit}\`` : ''} (${r.tokenizer.files.join(', ')})`,
+    ]);
+  }
   if (r.image.archive) rows.push(['OCI archive', `\`${cell(r.image.archive)}\``]);
   if (r.upload) {
     rows.push([
