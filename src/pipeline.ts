@@ -13,6 +13,7 @@ import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } fro
 import type { Logger } from './util/log.js';
 import { displayReference } from './util/url.js';
 import { tokenizerLabels, type TokenizerInfo } from './model-source/tokenizer.js';
+import type { ManifestOptions } from './manifests.js';
 
 export interface FetchedModelInfo {
   dir: string;
@@ -69,10 +70,11 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   ): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
   writeOciArchive(img: Img, path: string, imageName: string, tags: string[]): Promise<void>;
-  writeDockerArchive(img: Img, path: string, platform: string, repoTag: string): Promise<void>;
+  writeDockerArchive(img: Img, path: string, platform: string, repoTags: string[]): Promise<void>;
   dockerEngineVersion(): Promise<string | undefined>;
   runContainer(archive: string, imageRef: string): Promise<RunningServer>;
   pushImage(img: Img, imageName: string, tags: string[]): Promise<PushInfo>;
+  writeManifests(dir: string, o: ManifestOptions): Promise<string[]>;
 }
 
 export async function packageModel<Img extends BuiltImageInfo>(
@@ -123,12 +125,19 @@ export async function packageModel<Img extends BuiltImageInfo>(
     logger.info('Smoke test in a container');
     const archive = join(deps.workDir, 'docker-archive.tar');
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
-    await deps.writeDockerArchive(image, archive, deps.hostPlatform, localRef);
+    await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
     const server = await deps.runContainer(archive, localRef);
     smokeTests.push(await smokeTest('container', server, model, opts));
   }
 
-  if (opts.archive) {
+  let archivePlatform: string | undefined;
+  if (opts.archive && opts.archiveFormat === 'docker') {
+    // A docker-archive holds one platform: the runner's when built, else the first listed.
+    archivePlatform = opts.platforms.includes(deps.hostPlatform) ? deps.hostPlatform : opts.platforms[0]!;
+    const refs = tags.map((t) => `${imageName}:${t}`);
+    await deps.writeDockerArchive(image, opts.archive, archivePlatform, refs);
+    logger.info(`Wrote the docker-archive ${opts.archive} (${archivePlatform}; docker load -i loads it)`);
+  } else if (opts.archive) {
     await deps.writeOciArchive(image, opts.archive, imageName, tags);
     logger.info(`Wrote the OCI image archive ${opts.archive}`);
   }
@@ -142,7 +151,21 @@ export async function packageModel<Img extends BuiltImageInfo>(
     );
   }
 
+  let manifests: { dir: string; files: string[] } | undefined;
+  if (opts.manifests && upload) {
+    const files = await deps.writeManifests(opts.manifests, {
+      image: `${imageName}@${upload.digest}`,
+      modelName: model.name,
+      modelVersion: model.version,
+      port: opts.port,
+      ...opts.resources,
+    });
+    manifests = { dir: opts.manifests, files };
+    logger.info(`Wrote the Kubernetes and KServe manifests: ${files.join(', ')}`);
+  }
+
   return {
+    manifests,
     model: {
       name: model.name,
       version: model.version,
@@ -163,6 +186,10 @@ export async function packageModel<Img extends BuiltImageInfo>(
       base: image.base,
       pushed: opts.push,
       archive: opts.archive,
+      ...(opts.archive && {
+        archiveFormat: opts.archiveFormat,
+        archivePlatforms: archivePlatform ? [archivePlatform] : opts.platforms,
+      }),
     },
     upload: upload && {
       blobsUploaded: upload.blobsUploaded,

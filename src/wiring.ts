@@ -16,6 +16,7 @@ import {
 } from './image/index.js';
 import { resolveRegistryCredentials } from './image/credentials.js';
 import type { PackageOptions } from './inputs.js';
+import { writeManifests } from './manifests.js';
 import { fetchModel, parseModelReference } from './model-source/index.js';
 import { writeClassLabels } from './model-source/class-labels.js';
 import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
@@ -190,11 +191,13 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         tags.map((t) => `${imageName}:${t}`),
       ),
 
-    writeDockerArchive: (img, path, platform, repoTag) => writeDockerArchive(img, path, platform, [repoTag]),
+    writeDockerArchive: (img, path, platform, repoTags) => writeDockerArchive(img, path, platform, repoTags),
 
     dockerEngineVersion: () => dockerEngineVersion(),
 
-    runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef }),
+    writeManifests,
+
+    runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef, logger }),
 
     async pushImage(img, imageName, tags) {
       const target = parseImageReference(imageName);

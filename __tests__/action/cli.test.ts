@@ -23,7 +23,13 @@ describe('CLI', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     const inputs = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { inputs: object }).inputs);
-    const secret = ['registry-password', 'github-token', 'azure-credentials', 'base-registry-password'];
+    const secret = [
+      'registry-password',
+      'github-token',
+      'azure-credentials',
+      'base-registry-password',
+      'huggingface-token',
+    ];
     for (const name of inputs.filter((n) => !secret.includes(n))) expect(r.stdout).toContain(`--${name} `);
     for (const name of secret) expect(r.stdout).not.toContain(`--${name} `);
   });
