@@ -167,7 +167,8 @@ export function howToRun(result: PackageResult, port: number): string[] {
           'On an older Docker engine, re-run with --archive-format docker for a docker-archive instead.',
           'Load and run it:',
         ];
-  lines.push(`  docker load -i ${shellQuote(archive)}`, `  docker run --rm -p ${port}:${port} ${ref}`);
+  // Host networking: the server listens on its baked-in PORT (on Docker Desktop use -p PORT:PORT).
+  lines.push(`  docker load -i ${shellQuote(archive)}`, `  docker run --rm --network host ${ref}`);
   const request = result.smokeTests[0]?.request;
   if (request) {
     lines.push(

@@ -51,7 +51,7 @@ describe('kubernetes.yaml', () => {
     expect(() => new Service(service).validate()).not.toThrow();
     expect(() => new HorizontalPodAutoscaler(hpa).validate()).not.toThrow();
     // The schema check has teeth: a mistyped field fails it.
-    const broken = structuredClone(deployment);
+    const broken = structuredClone(deployment) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
     expect(() => new Deployment(broken).validate()).toThrow(/containerPort/);
   });
