@@ -163,8 +163,8 @@ export function howToRun(result: PackageResult, port: number): string[] {
           'Load and run it:',
         ]
       : [
-          `Made ${archive}: an OCI image archive of ${ref} (${platforms}), for Docker 25+, podman and skopeo.`,
-          'On an older Docker engine, re-run with --archive-format docker for a docker-archive instead.',
+          `Made ${archive}: an OCI image archive of ${ref} (${platforms}) for podman, skopeo and Docker;`,
+          `docker load reads its ${image.dockerLoadPlatform ?? platforms} image on any engine (--archive-format docker writes a plain docker-archive).`,
           'Load and run it:',
         ];
   // Host networking: the server listens on its baked-in PORT (on Docker Desktop use -p PORT:PORT).

@@ -69,7 +69,13 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
     env: Record<string, string>,
   ): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
-  writeOciArchive(img: Img, path: string, imageName: string, tags: string[]): Promise<void>;
+  writeOciArchive(
+    img: Img,
+    path: string,
+    imageName: string,
+    tags: string[],
+    dockerPlatform: string,
+  ): Promise<void>;
   writeDockerArchive(img: Img, path: string, platform: string, repoTags: string[]): Promise<void>;
   dockerEngineVersion(): Promise<string | undefined>;
   runContainer(archive: string, imageRef: string): Promise<RunningServer>;
@@ -130,16 +136,20 @@ export async function packageModel<Img extends BuiltImageInfo>(
     smokeTests.push(await smokeTest('container', server, model, opts));
   }
 
-  let archivePlatform: string | undefined;
-  if (opts.archive && opts.archiveFormat === 'docker') {
-    // A docker-archive holds one platform: the runner's when built, else the first listed.
-    archivePlatform = opts.platforms.includes(deps.hostPlatform) ? deps.hostPlatform : opts.platforms[0]!;
-    const refs = tags.map((t) => `${imageName}:${t}`);
-    await deps.writeDockerArchive(image, opts.archive, archivePlatform, refs);
-    logger.info(`Wrote the docker-archive ${opts.archive} (${archivePlatform}; docker load -i loads it)`);
-  } else if (opts.archive) {
-    await deps.writeOciArchive(image, opts.archive, imageName, tags);
-    logger.info(`Wrote the OCI image archive ${opts.archive}`);
+  let dockerPlatform: string | undefined;
+  if (opts.archive) {
+    // What `docker load` reads: one platform, the runner's when built, else the first listed.
+    dockerPlatform = opts.platforms.includes(deps.hostPlatform) ? deps.hostPlatform : opts.platforms[0]!;
+    if (opts.archiveFormat === 'docker') {
+      const refs = tags.map((t) => `${imageName}:${t}`);
+      await deps.writeDockerArchive(image, opts.archive, dockerPlatform, refs);
+      logger.info(`Wrote the docker-archive ${opts.archive} (${dockerPlatform})`);
+    } else {
+      await deps.writeOciArchive(image, opts.archive, imageName, tags, dockerPlatform);
+      logger.info(
+        `Wrote the OCI image archive ${opts.archive} (${opts.platforms.join(', ')}; docker load reads ${dockerPlatform})`,
+      );
+    }
   }
 
   let upload: PushInfo | undefined;
@@ -188,7 +198,8 @@ export async function packageModel<Img extends BuiltImageInfo>(
       archive: opts.archive,
       ...(opts.archive && {
         archiveFormat: opts.archiveFormat,
-        archivePlatforms: archivePlatform ? [archivePlatform] : opts.platforms,
+        archivePlatforms: opts.archiveFormat === 'docker' ? [dockerPlatform!] : opts.platforms,
+        dockerLoadPlatform: dockerPlatform,
       }),
     },
     upload: upload && {

@@ -25,6 +25,8 @@ export interface PackageResult {
     archiveFormat?: ArchiveFormat;
     /** The platforms the archive holds. */
     archivePlatforms?: string[];
+    /** The platform `docker load` reads from the archive. */
+    dockerLoadPlatform?: string;
   };
   upload?: { blobsUploaded: number; blobsSkipped: number; bytesUploaded: number };
   smokeTests: SmokeResult[];

@@ -184,11 +184,12 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
-    writeOciArchive: (img, path, imageName, tags) =>
+    writeOciArchive: (img, path, imageName, tags, dockerPlatform) =>
       writeOciArchive(
         img,
         path,
         tags.map((t) => `${imageName}:${t}`),
+        dockerPlatform,
       ),
 
     writeDockerArchive: (img, path, platform, repoTags) => writeDockerArchive(img, path, platform, repoTags),
