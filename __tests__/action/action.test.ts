@@ -127,6 +127,47 @@ function blobUploads(from: number): { started: number; data: number } {
   };
 }
 
+/**
+ * Pulls `image` from the test registry into the Docker engine, runs it with host networking (plus
+ * `runArgs`) and returns its answer to the original example's /predict body.
+ */
+async function predictInPulledImage(image: string, runArgs: string[] = []): Promise<unknown> {
+  const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
+    input: registry.password,
+  });
+  expect(login.code).toBe(0);
+  expect((await docker.docker(['pull', image], { timeoutMs: 300_000 })).code).toBe(0);
+  const port = 18000 + Math.floor(Math.random() * 2000);
+  const started = await docker.docker([
+    'run',
+    '-d',
+    '--network',
+    'host',
+    ...runArgs,
+    '-e',
+    `PORT=${port}`,
+    image,
+  ]);
+  expect(started.code).toBe(0);
+  try {
+    for (let i = 0; i < 120; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '["MLOps is critical for robustness"]',
+        });
+        if (res.ok) return await res.json();
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    return undefined;
+  } finally {
+    await docker.docker(['rm', '-f', started.stdout.trim()]);
+  }
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'pom-action-'));
   [fake, azurite, registry, tokenRegistry, docker] = await Promise.all([
@@ -263,40 +304,7 @@ describe('the action', () => {
       expect(visible).not.toContain(secret);
 
     // The Docker engine pulls the pushed image by digest and the server inside answers /predict.
-    const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
-      input: registry.password,
-    });
-    expect(login.code).toBe(0);
-    expect((await docker.docker(['pull', o.image as string], { timeoutMs: 300_000 })).code).toBe(0);
-    const port = 18000 + Math.floor(Math.random() * 2000);
-    const started = await docker.docker([
-      'run',
-      '-d',
-      '--network',
-      'host',
-      '-e',
-      `PORT=${port}`,
-      o.image as string,
-    ]);
-    expect(started.code).toBe(0);
-    try {
-      let answer: unknown;
-      for (let i = 0; i < 120 && answer === undefined; i++) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/predict`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '["MLOps is critical for robustness"]',
-          });
-          if (res.ok) answer = await res.json();
-        } catch {
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
-      expect(answer).toMatchObject({ positive: true });
-    } finally {
-      await docker.docker(['rm', '-f', started.stdout.trim()]);
-    }
+    expect(await predictInPulledImage(o.image as string)).toMatchObject({ positive: true });
   }, 900_000);
 
   it('a re-run of the same model gives the same digest and uploads nothing (counted at the registry)', async () => {
@@ -585,17 +593,7 @@ describe('the original example, as registered: one bare .onnx, the tokenizer fro
 
     // The pushed image, run as the manifests run it (non-root, read-only root, /tmp writable, no
     // capabilities), answers the original curl body with {"positive": true}.
-    const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
-      input: registry.password,
-    });
-    expect(login.code).toBe(0);
-    expect((await docker.docker(['pull', o.image as string], { timeoutMs: 300_000 })).code).toBe(0);
-    const port = 18000 + Math.floor(Math.random() * 2000);
-    const started = await docker.docker([
-      'run',
-      '-d',
-      '--network',
-      'host',
+    const answer = await predictInPulledImage(o.image as string, [
       '--read-only',
       '--tmpfs',
       '/tmp',
@@ -603,32 +601,11 @@ describe('the original example, as registered: one bare .onnx, the tokenizer fro
       'ALL',
       '--security-opt',
       'no-new-privileges',
-      '-e',
-      `PORT=${port}`,
-      o.image as string,
     ]);
-    expect(started.code).toBe(0);
-    try {
-      let answer: unknown;
-      for (let i = 0; i < 120 && answer === undefined; i++) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/predict`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '["MLOps is critical for robustness"]',
-          });
-          if (res.ok) answer = await res.json();
-        } catch {
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
-      expect(answer).toEqual({
-        positive: true,
-        predictions: [{ label: 'POSITIVE', score: expect.any(Number), positive: true }],
-      });
-    } finally {
-      await docker.docker(['rm', '-f', started.stdout.trim()]);
-    }
+    expect(answer).toEqual({
+      positive: true,
+      predictions: [{ label: 'POSITIVE', score: expect.any(Number), positive: true }],
+    });
   }, 900_000);
 
   it('a tokenizer repository the Hub does not know fails with its message and pushes nothing', async () => {
