@@ -15,7 +15,7 @@
  * digests: entries sorted, mtime 0, fixed owners and modes.
  */
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -48,6 +48,11 @@ export interface BuildBaseImageOptions {
   log?: (message: string) => void;
   /** When `outDir` already exists: replace it (default), or keep it and discard this build. */
   replace?: boolean;
+  /**
+   * Shared libraries to leave out (file names, e.g. `librt.so.1`): a deliberately broken base, for the
+   * tests of what a user sees when the base image lacks a library onnxruntime needs.
+   */
+  omitLibraries?: string[];
 }
 
 export interface BaseImage {
@@ -109,6 +114,11 @@ export async function buildBaseImage(opts: BuildBaseImageOptions): Promise<BaseI
         log,
       });
       notes.push(...rootfs.notes);
+      if (opts.omitLibraries?.length) {
+        const omit = new Set(opts.omitLibraries);
+        rootfs.system = rootfs.system.filter((e) => !omit.has(posix.basename(e.path)));
+        notes.push(`${name}: without ${opts.omitLibraries.join(', ')} (omitLibraries)`);
+      }
       const system = await writeLayer(work, rootfs.system);
       const node = await writeLayer(work, rootfs.node);
       const platform = {

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { INPUT_NAMES, type InputName, SECRET_INPUTS } from './inputs.js';
+import type { PackageResult } from './report.js';
 import { run } from './main.js';
 import { escapeLogLine, type Logger } from './util/log.js';
 
@@ -27,6 +28,7 @@ Environment:
   REGISTRY_USERNAME, REGISTRY_PASSWORD                     push credentials (else the Docker config's
                                                            login for the host; GITHUB_TOKEN for ghcr.io only)
   BASE_REGISTRY_USERNAME, BASE_REGISTRY_PASSWORD           base image pull credentials
+  HF_TOKEN, HF_ENDPOINT                                    Hugging Face token and endpoint for --tokenizer
   SOURCE_DATE_EPOCH                                        fixed timestamps for reproducible images
 
 Examples:
@@ -72,6 +74,7 @@ export function cliInputs(
     'github-token': env.GITHUB_TOKEN,
     'base-registry-username': env.BASE_REGISTRY_USERNAME,
     'base-registry-password': env.BASE_REGISTRY_PASSWORD,
+    'huggingface-token': env.HF_TOKEN,
   };
   const get = (name: InputName): string => {
     if (name === 'push' && flags['no-push']) return 'false';
@@ -136,15 +139,41 @@ export async function main(argv: string[]): Promise<number> {
   }
   console.log('');
   for (const [n, v] of Object.entries(outputs)) console.log(`${n}=${v}`);
-  if (result.image.archive) {
-    const ref = `${result.image.name}:${result.image.tags[0] ?? 'latest'}`;
-    console.log(`
-Made ${result.image.archive}: an OCI image archive of ${ref} (${Object.keys(result.image.platformDigests).join(', ')}).
-Load and run it:
-  docker load -i ${result.image.archive}            # Docker 25+ loads OCI archives
-  # older engines: skopeo copy oci-archive:${result.image.archive} docker-daemon:${ref}
-  docker run --rm -p 8080:8080 ${ref}
-  curl -X POST -H "Content-Type: application/json" --data '["MLOps is critical for robustness"]' http://localhost:8080/predict`);
-  }
+  if (result.image.archive)
+    console.log(`\n${howToRun(result, Number(parsed.get('port') || '8080')).join('\n')}`);
   return 0;
+}
+
+/** Quotes a value for a POSIX shell. */
+const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * What to do with the archive, as commands that work exactly as printed (a test runs them): load it,
+ * run it, and send it the smoke test's own request.
+ */
+export function howToRun(result: PackageResult, port: number): string[] {
+  const { image } = result;
+  const archive = image.archive as string;
+  const ref = `${image.name}:${image.tags[0] ?? 'latest'}`;
+  const platforms = (image.archivePlatforms ?? Object.keys(image.platformDigests)).join(', ');
+  const lines =
+    image.archiveFormat === 'docker'
+      ? [
+          `Made ${archive}: a docker-archive of ${ref} (${platforms}), which every Docker engine loads.`,
+          'Load and run it:',
+        ]
+      : [
+          `Made ${archive}: an OCI image archive of ${ref} (${platforms}) for podman, skopeo and Docker;`,
+          `docker load reads its ${image.dockerLoadPlatform ?? platforms} image on any engine (--archive-format docker writes a plain docker-archive).`,
+          'Load and run it:',
+        ];
+  // Host networking: the server listens on its baked-in PORT (on Docker Desktop use -p PORT:PORT).
+  lines.push(`  docker load -i ${shellQuote(archive)}`, `  docker run --rm --network host ${ref}`);
+  const request = result.smokeTests[0]?.request;
+  if (request) {
+    lines.push(
+      `  curl -X POST -H "Content-Type: application/json" --data ${shellQuote(JSON.stringify(request.body))} http://localhost:${port}${request.path}`,
+    );
+  }
+  return lines;
 }

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { UserError } from './errors.js';
+import type { Logger } from './util/log.js';
 import { freePort, lastErrorLine, type RunningServer, waitForReady } from './server-process.js';
 
 export interface CommandResult {
@@ -52,12 +53,14 @@ export async function runImageContainer(opts: {
   env?: Record<string, string>;
   readyTimeoutMs?: number;
   run?: RunCommand;
+  /** Where the container's last log lines are printed when it fails to start. */
+  logger?: Logger;
 }): Promise<RunningServer> {
   const run = opts.run ?? runDocker;
-  const fail = (why: string) =>
+  const fail = (why: string, logShown = false) =>
     new UserError(
       `Smoke test (container): ${why}; nothing was pushed.`,
-      "Check the server log above; set 'smoke-test: process' to skip the container test on runners whose Docker engine cannot run the image.",
+      `${logShown ? "The container's last log lines are printed above: fix what they name (a startup error says how)" : 'Check the output above'}; set 'smoke-test: process' to skip the container test on runners whose Docker engine cannot run the image.`,
     );
   const loaded = await run(['load', '-i', opts.archive], { timeoutMs: 600_000 });
   if (loaded.code !== 0) throw fail(`docker load failed: ${loaded.stderr.trim()}`);
@@ -93,8 +96,14 @@ export async function runImageContainer(opts: {
   } catch (e) {
     const lines = await logs();
     await remove();
+    if (lines.length > 0) {
+      opts.logger?.info(
+        [`The container's last ${lines.length} log line(s):`, ...lines.map((l) => `  ${l}`)].join('\n'),
+      );
+    }
     throw fail(
       `the server in the container did not become ready (${(e as Error).message}): ${lastErrorLine(lines)}`,
+      lines.length > 0 && opts.logger !== undefined,
     );
   }
   let tail: string[] = [];

@@ -36,7 +36,22 @@ export interface PackageOptions {
   port: number;
   /** Server settings baked into the image env. */
   serverEnv: Record<string, string>;
+  /** Hub repo id[@revision], https URL of a tokenizer.json, or local path (parsed against the disk later). */
+  tokenizer?: string;
+  /** Empty: HF_ENDPOINT, else https://huggingface.co. */
+  huggingfaceEndpoint?: string;
+  huggingfaceToken?: string;
+  /** Class names by output index, written as config.json id2label. */
+  classLabels: string[];
+  /** `oci` (OCI image layout tar) or `docker` (docker-archive of one platform, for engines before 25). */
+  archiveFormat: ArchiveFormat;
+  /** Folder for the Kubernetes and KServe manifests of the pushed image. */
+  manifests?: string;
+  /** Container resource requests in the manifests (Kubernetes quantities). */
+  resources: { cpu: string; memory: string };
 }
+
+export type ArchiveFormat = 'oci' | 'docker';
 
 /** Every input name action.yml declares (a test keeps the two in sync). */
 export const INPUT_NAMES = [
@@ -73,6 +88,14 @@ export const INPUT_NAMES = [
   'max-batch-size',
   'max-batch-delay-ms',
   'server-env',
+  'tokenizer',
+  'huggingface-endpoint',
+  'huggingface-token',
+  'class-labels',
+  'archive-format',
+  'manifests',
+  'cpu',
+  'memory',
 ] as const;
 export type InputName = (typeof INPUT_NAMES)[number];
 
@@ -82,6 +105,7 @@ export const SECRET_INPUTS: readonly InputName[] = [
   'registry-password',
   'github-token',
   'base-registry-password',
+  'huggingface-token',
 ];
 
 export const DEFAULT_BASE_IMAGE = 'gcr.io/distroless/nodejs24-debian12';
@@ -227,6 +251,13 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
   serverEnv.PORT = String(port);
 
   const registry = (opt('registry') ?? 'ghcr.io').toLowerCase();
+  const interop = readInteropInputs(opt);
+  if (interop.manifests !== undefined && !parseBool('push', opt('push') ?? 'true')) {
+    throw new UserError(
+      "Input 'manifests' is set but 'push' is false: the manifests pin the pushed image by digest.",
+      "Set 'push: true', or leave 'manifests' empty.",
+    );
+  }
 
   return {
     model,
@@ -261,6 +292,66 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
     smokeTestExpect: splitList(get('smoke-test-expect')),
     port,
     serverEnv,
+    ...interop,
+  };
+}
+
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/;
+
+/** The tokenizer, labels, archive and manifest inputs (issue: interop). */
+function readInteropInputs(
+  opt: (name: InputName) => string | undefined,
+): Pick<
+  PackageOptions,
+  | 'tokenizer'
+  | 'huggingfaceEndpoint'
+  | 'huggingfaceToken'
+  | 'classLabels'
+  | 'archiveFormat'
+  | 'manifests'
+  | 'resources'
+> {
+  const endpoint = opt('huggingface-endpoint');
+  if (endpoint !== undefined && !/^https:\/\/[^/\s]+/i.test(endpoint)) {
+    throw new UserError(
+      `Input 'huggingface-endpoint' is '${endpoint}', not an https URL.`,
+      'Use an https:// URL such as https://huggingface.co, or leave it empty.',
+    );
+  }
+  const classLabels = splitList(opt('class-labels') ?? '');
+  if (new Set(classLabels).size !== classLabels.length) {
+    throw new UserError(
+      `Input 'class-labels' names a class twice: '${classLabels.join(',')}'.`,
+      'Give one distinct name per output index, e.g. NEGATIVE,POSITIVE.',
+    );
+  }
+  const format = (opt('archive-format') ?? 'oci').toLowerCase();
+  const archiveFormat = ({ oci: 'oci', docker: 'docker', 'docker-archive': 'docker' } as const)[
+    format as 'oci' | 'docker' | 'docker-archive'
+  ];
+  if (!archiveFormat) {
+    throw new UserError(
+      `Input 'archive-format' is '${format}'.`,
+      "Use 'oci' (Docker 25+, podman, skopeo) or 'docker' (docker load on any Docker engine).",
+    );
+  }
+  const resources = { cpu: opt('cpu') ?? '1', memory: opt('memory') ?? '1Gi' };
+  for (const [input, value] of Object.entries(resources)) {
+    if (!QUANTITY.test(value)) {
+      throw new UserError(
+        `Input '${input}' is '${value}', not a Kubernetes quantity.`,
+        input === 'cpu' ? "Use cores like '1', '0.5' or '500m'." : "Use bytes like '512Mi' or '2Gi'.",
+      );
+    }
+  }
+  return {
+    tokenizer: opt('tokenizer'),
+    huggingfaceEndpoint: endpoint?.replace(/\/+$/, ''),
+    huggingfaceToken: opt('huggingface-token'),
+    classLabels,
+    archiveFormat,
+    manifests: opt('manifests'),
+    resources,
   };
 }
 

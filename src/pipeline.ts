@@ -12,6 +12,8 @@ import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
 import type { Logger } from './util/log.js';
 import { displayReference } from './util/url.js';
+import { tokenizerLabels, type TokenizerInfo } from './model-source/tokenizer.js';
+import type { ManifestOptions } from './manifests.js';
 
 export interface FetchedModelInfo {
   dir: string;
@@ -22,6 +24,10 @@ export interface FetchedModelInfo {
   files: Array<{ path: string; size: number; sha256: string }>;
   /** True when the model folder has a tokenizer.json (text model: smoke-tested through /predict). */
   textModel: boolean;
+  /** The tokenizer the `tokenizer` input added to the model folder. */
+  tokenizer?: TokenizerInfo;
+  /** The id2label the `class-labels` input wrote. */
+  classLabels?: Record<string, string>;
 }
 
 export interface BuiltImageInfo {
@@ -63,11 +69,18 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
     env: Record<string, string>,
   ): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
-  writeOciArchive(img: Img, path: string, imageName: string, tags: string[]): Promise<void>;
-  writeDockerArchive(img: Img, path: string, platform: string, repoTag: string): Promise<void>;
+  writeOciArchive(
+    img: Img,
+    path: string,
+    imageName: string,
+    tags: string[],
+    dockerPlatform: string,
+  ): Promise<void>;
+  writeDockerArchive(img: Img, path: string, platform: string, repoTags: string[]): Promise<void>;
   dockerEngineVersion(): Promise<string | undefined>;
   runContainer(archive: string, imageRef: string): Promise<RunningServer>;
   pushImage(img: Img, imageName: string, tags: string[]): Promise<PushInfo>;
+  writeManifests(dir: string, o: ManifestOptions): Promise<string[]>;
 }
 
 export async function packageModel<Img extends BuiltImageInfo>(
@@ -103,7 +116,10 @@ export async function packageModel<Img extends BuiltImageInfo>(
   }
 
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
-  const labels: Record<string, string> = { ...opts.labels };
+  const labels: Record<string, string> = {
+    ...(model.tokenizer && tokenizerLabels(model.tokenizer)),
+    ...opts.labels,
+  };
   if (ctx.repository)
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
@@ -115,14 +131,25 @@ export async function packageModel<Img extends BuiltImageInfo>(
     logger.info('Smoke test in a container');
     const archive = join(deps.workDir, 'docker-archive.tar');
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
-    await deps.writeDockerArchive(image, archive, deps.hostPlatform, localRef);
+    await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
     const server = await deps.runContainer(archive, localRef);
     smokeTests.push(await smokeTest('container', server, model, opts));
   }
 
+  let dockerPlatform: string | undefined;
   if (opts.archive) {
-    await deps.writeOciArchive(image, opts.archive, imageName, tags);
-    logger.info(`Wrote the OCI image archive ${opts.archive}`);
+    // What `docker load` reads: one platform, the runner's when built, else the first listed.
+    dockerPlatform = opts.platforms.includes(deps.hostPlatform) ? deps.hostPlatform : opts.platforms[0]!;
+    if (opts.archiveFormat === 'docker') {
+      const refs = tags.map((t) => `${imageName}:${t}`);
+      await deps.writeDockerArchive(image, opts.archive, dockerPlatform, refs);
+      logger.info(`Wrote the docker-archive ${opts.archive} (${dockerPlatform})`);
+    } else {
+      await deps.writeOciArchive(image, opts.archive, imageName, tags, dockerPlatform);
+      logger.info(
+        `Wrote the OCI image archive ${opts.archive} (${opts.platforms.join(', ')}; docker load reads ${dockerPlatform})`,
+      );
+    }
   }
 
   let upload: PushInfo | undefined;
@@ -134,7 +161,21 @@ export async function packageModel<Img extends BuiltImageInfo>(
     );
   }
 
+  let manifests: { dir: string; files: string[] } | undefined;
+  if (opts.manifests && upload) {
+    const files = await deps.writeManifests(opts.manifests, {
+      image: `${imageName}@${upload.digest}`,
+      modelName: model.name,
+      modelVersion: model.version,
+      port: opts.port,
+      ...opts.resources,
+    });
+    manifests = { dir: opts.manifests, files };
+    logger.info(`Wrote the Kubernetes and KServe manifests: ${files.join(', ')}`);
+  }
+
   return {
+    manifests,
     model: {
       name: model.name,
       version: model.version,
@@ -143,6 +184,8 @@ export async function packageModel<Img extends BuiltImageInfo>(
       files: model.files.length,
       bytes: model.files.reduce((n, f) => n + f.size, 0),
     },
+    tokenizer: model.tokenizer,
+    classLabels: model.classLabels,
     image: {
       name: imageName,
       digest: upload?.digest ?? image.digest,
@@ -153,6 +196,11 @@ export async function packageModel<Img extends BuiltImageInfo>(
       base: image.base,
       pushed: opts.push,
       archive: opts.archive,
+      ...(opts.archive && {
+        archiveFormat: opts.archiveFormat,
+        archivePlatforms: opts.archiveFormat === 'docker' ? [dockerPlatform!] : opts.platforms,
+        dockerLoadPlatform: dockerPlatform,
+      }),
     },
     upload: upload && {
       blobsUploaded: upload.blobsUploaded,

@@ -4,6 +4,8 @@
  */
 import { formatBytes } from './util/progress.js';
 import type { SmokeResult } from './smoke-test.js';
+import type { TokenizerInfo } from './model-source/tokenizer.js';
+import type { ArchiveFormat } from './inputs.js';
 
 export interface PackageResult {
   model: { name: string; version: string; sha256: string; source: string; files: number; bytes: number };
@@ -19,9 +21,21 @@ export interface PackageResult {
     base: { name: string; digest: string };
     pushed: boolean;
     archive?: string;
+    /** `oci` or `docker` (docker-archive), when `archive` is set. */
+    archiveFormat?: ArchiveFormat;
+    /** The platforms the archive holds. */
+    archivePlatforms?: string[];
+    /** The platform `docker load` reads from the archive. */
+    dockerLoadPlatform?: string;
   };
   upload?: { blobsUploaded: number; blobsSkipped: number; bytesUploaded: number };
   smokeTests: SmokeResult[];
+  /** The tokenizer the `tokenizer` input added (source, files, Hub commit). */
+  tokenizer?: TokenizerInfo;
+  /** The id2label the `class-labels` input wrote. */
+  classLabels?: Record<string, string>;
+  /** The folder and files the `manifests` input wrote. */
+  manifests?: { dir: string; files: string[] };
 }
 
 export function buildOutputs(r: PackageResult): Record<string, string> {
@@ -42,10 +56,14 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
         ]),
       ),
     ),
+    ...(r.manifests && { manifests: r.manifests.dir }),
     metadata: JSON.stringify({
       model: r.model,
       image: r.image,
       upload: r.upload,
+      ...(r.tokenizer && { tokenizer: r.tokenizer }),
+      ...(r.classLabels && { classLabels: r.classLabels }),
+      ...(r.manifests && { manifests: r.manifests }),
       smokeTests: r.smokeTests.map((s) => ({
         mode: s.mode,
         predictions: s.predictions,
@@ -71,7 +89,17 @@ export function buildSummary(r: PackageResult): string {
     ['Pushed', r.image.pushed ? 'yes' : 'no'],
     ['Base image', `\`${cell(r.image.base.name)}@${r.image.base.digest}\``],
   ];
-  if (r.image.archive) rows.push(['OCI archive', `\`${cell(r.image.archive)}\``]);
+  if (r.tokenizer) {
+    rows.push([
+      'Tokenizer',
+      `\`${cell(r.tokenizer.source)}\`${r.tokenizer.commit ? ` at \`${r.tokenizer.commit}\`` : ''} (${r.tokenizer.files.join(', ')})`,
+    ]);
+  }
+  if (r.manifests) rows.push(['Manifests', r.manifests.files.map((f) => `\`${cell(f)}\``).join(', ')]);
+  if (r.image.archive) {
+    const kind = r.image.archiveFormat === 'docker' ? 'docker-archive' : 'OCI archive';
+    rows.push([kind, `\`${cell(r.image.archive)}\``]);
+  }
   if (r.upload) {
     rows.push([
       'Upload',

@@ -16,7 +16,10 @@ import {
 } from './image/index.js';
 import { resolveRegistryCredentials } from './image/credentials.js';
 import type { PackageOptions } from './inputs.js';
+import { writeManifests } from './manifests.js';
 import { fetchModel, parseModelReference } from './model-source/index.js';
+import { writeClassLabels } from './model-source/class-labels.js';
+import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
 import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
 import { hostPlatform, stageRuntime } from './runtime/index.js';
 import { startServerProcess } from './server-process.js';
@@ -104,6 +107,17 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
       // The server gets the folder that holds the .onnx file (MLflow models nest it).
       const dir = join(m.dir, dirname(m.modelFile));
+      const tokenizer = o.tokenizer
+        ? await fetchTokenizer(parseTokenizerRef(o.tokenizer, existsSync), {
+            destDir: dir,
+            // As the Hub's own clients: the input, else HF_ENDPOINT, else the public Hub.
+            endpoint: o.huggingfaceEndpoint ?? (w.env.HF_ENDPOINT || DEFAULT_HUGGINGFACE_ENDPOINT),
+            token: o.huggingfaceToken,
+            logger,
+          })
+        : undefined;
+      const classLabels = o.classLabels.length > 0 ? await writeClassLabels(dir, o.classLabels) : undefined;
+      if (classLabels) logger.info(`Class labels by output index: ${o.classLabels.join(', ')}.`);
       const model: Model = {
         dir,
         name: m.name,
@@ -113,6 +127,8 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         files: m.files,
         textModel: existsSync(join(dir, 'tokenizer.json')),
         modelFile: basename(m.modelFile),
+        tokenizer,
+        classLabels,
       };
       return model;
     },
@@ -168,18 +184,21 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
-    writeOciArchive: (img, path, imageName, tags) =>
+    writeOciArchive: (img, path, imageName, tags, dockerPlatform) =>
       writeOciArchive(
         img,
         path,
         tags.map((t) => `${imageName}:${t}`),
+        dockerPlatform,
       ),
 
-    writeDockerArchive: (img, path, platform, repoTag) => writeDockerArchive(img, path, platform, [repoTag]),
+    writeDockerArchive: (img, path, platform, repoTags) => writeDockerArchive(img, path, platform, repoTags),
 
     dockerEngineVersion: () => dockerEngineVersion(),
 
-    runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef }),
+    writeManifests,
+
+    runContainer: (archive, imageRef) => runImageContainer({ archive, imageRef, logger }),
 
     async pushImage(img, imageName, tags) {
       const target = parseImageReference(imageName);

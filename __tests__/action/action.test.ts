@@ -13,7 +13,7 @@ import {
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +36,8 @@ import {
   startFakeAzure,
   TOKEN_EXCHANGE_AUDIENCE,
 } from '../fakes/azure.js';
+import { type FakeHub, startFakeHub } from '../fakes/hub.js';
+import { fixtureModels } from '../fixtures/models.js';
 import { buildBaseImage } from '../../scripts/base-image.js';
 import { type ActionRun, RUN_SHA, runBundledAction, RUN_WORKSPACE, visibleOutput } from './runner.js';
 
@@ -179,6 +181,47 @@ function blobUploads(from: number): { started: number; data: number } {
   };
 }
 
+/**
+ * Pulls `image` from the test registry into the Docker engine, runs it with host networking (plus
+ * `runArgs`) and returns its answer to the original example's /predict body.
+ */
+async function predictInPulledImage(image: string, runArgs: string[] = []): Promise<unknown> {
+  const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
+    input: registry.password,
+  });
+  expect(login.code).toBe(0);
+  expect((await docker.docker(['pull', image], { timeoutMs: 300_000 })).code).toBe(0);
+  const port = 18000 + Math.floor(Math.random() * 2000);
+  const started = await docker.docker([
+    'run',
+    '-d',
+    '--network',
+    'host',
+    ...runArgs,
+    '-e',
+    `PORT=${port}`,
+    image,
+  ]);
+  expect(started.code).toBe(0);
+  try {
+    for (let i = 0; i < 120; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '["MLOps is critical for robustness"]',
+        });
+        if (res.ok) return await res.json();
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    return undefined;
+  } finally {
+    await docker.docker(['rm', '-f', started.stdout.trim()]);
+  }
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'pom-action-'));
   [fake, azurite, registry, tokenRegistry, docker] = await Promise.all([
@@ -315,40 +358,7 @@ describe('the action', () => {
       expect(visible).not.toContain(secret);
 
     // The Docker engine pulls the pushed image by digest and the server inside answers /predict.
-    const login = await docker.docker(['login', '-u', registry.username, '--password-stdin', registry.host], {
-      input: registry.password,
-    });
-    expect(login.code).toBe(0);
-    expect((await docker.docker(['pull', o.image as string], { timeoutMs: 300_000 })).code).toBe(0);
-    const port = 18000 + Math.floor(Math.random() * 2000);
-    const started = await docker.docker([
-      'run',
-      '-d',
-      '--network',
-      'host',
-      '-e',
-      `PORT=${port}`,
-      o.image as string,
-    ]);
-    expect(started.code).toBe(0);
-    try {
-      let answer: unknown;
-      for (let i = 0; i < 120 && answer === undefined; i++) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/predict`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '["MLOps is critical for robustness"]',
-          });
-          if (res.ok) answer = await res.json();
-        } catch {
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
-      expect(answer).toMatchObject({ positive: true });
-    } finally {
-      await docker.docker(['rm', '-f', started.stdout.trim()]);
-    }
+    expect(await predictInPulledImage(o.image as string)).toMatchObject({ positive: true });
   }, 900_000);
 
   it('a re-run of the same model gives the same digest and uploads nothing (counted at the registry)', async () => {
@@ -667,4 +677,143 @@ describe('the action', () => {
       300_000,
     );
   });
+});
+
+describe('the original example, as registered: one bare .onnx, the tokenizer from the Hub', () => {
+  let hub: FakeHub;
+  let commit: string;
+  let modelFile: string;
+  beforeAll(async () => {
+    hub = await startFakeHub();
+    const { roberta9 } = await fixtureModels();
+    // The roberta-9 look-alike's tokenizer, served as the Hub serves FacebookAI/roberta-base.
+    commit = hub.addRepo('FacebookAI/roberta-base', {
+      files: {
+        'tokenizer.json': { body: await readFile(join(roberta9, 'tokenizer.json')), lfs: true },
+        'tokenizer_config.json': { body: await readFile(join(roberta9, 'tokenizer_config.json')) },
+      },
+    });
+    // Registered as the original workflow registered it: the .onnx file alone, under its own name.
+    const registered = await mkdtemp(join(tmp, 'registered-'));
+    modelFile = join(registered, 'roberta-sequence-classification-9.onnx');
+    await copyFile(join(roberta9, 'model.onnx'), modelFile);
+  });
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  it('packages it, pins the tokenizer commit, writes manifests, and the image answers {"positive": true}', async () => {
+    const image = `${registry.host}/octo-org/roberta`;
+    const manifestsDir = join(tmp, 'roberta-manifests');
+    const run = await runAction(
+      {
+        model: modelFile,
+        tokenizer: 'FacebookAI/roberta-base',
+        'class-labels': 'NEGATIVE,POSITIVE',
+        image,
+        platforms: 'linux/amd64',
+        'smoke-test-input': '["MLOps is critical for robustness"]',
+        'smoke-test-expect': 'POSITIVE',
+        manifests: manifestsDir,
+        cpu: '500m',
+        memory: '2Gi',
+      },
+      // The Hub's own clients' variable points the action at the stand-in.
+      { HF_ENDPOINT: hub.endpoint },
+    );
+    expect({ code: run.code, errors: run.stdout.split('\n').filter((l) => l.startsWith('::error')) }).toEqual(
+      { code: 0, errors: [] },
+    );
+    const o = run.outputs;
+    expect(o['model-name']).toBe('roberta-sequence-classification-9');
+    const smoke = JSON.parse(o['smoke-test'] ?? '{}') as Record<
+      string,
+      { path: string; predictions: string[] }
+    >;
+    expect(smoke.process).toMatchObject({ path: '/predict', predictions: ['POSITIVE'] });
+    expect(smoke.container).toMatchObject({ path: '/predict', predictions: ['POSITIVE'] });
+
+    // The image pins what it got: the Hub's commit in a label and in the metadata output.
+    const meta = JSON.parse(o.metadata ?? '{}') as {
+      image: { labels: Record<string, string> };
+      tokenizer: { commit: string; files: string[]; source: string };
+    };
+    expect(meta.tokenizer).toMatchObject({
+      commit,
+      files: ['tokenizer.json', 'tokenizer_config.json'],
+      source: `${hub.endpoint}/FacebookAI/roberta-base@main`,
+    });
+    expect(meta.image.labels['io.github.package-onnx-model.tokenizer.revision']).toBe(commit);
+    expect(hub.requests.filter((r) => r.host === 'cdn')).toHaveLength(1);
+
+    // Manifests for the pushed digest.
+    expect(o.manifests).toBe(manifestsDir);
+    const k8s = await readFile(join(manifestsDir, 'kubernetes.yaml'), 'utf8');
+    expect(k8s).toContain(`image: ${o.image}`);
+    expect(await readFile(join(manifestsDir, 'kserve.yaml'), 'utf8')).toContain(`image: ${o.image}`);
+
+    // The pushed image, run as the manifests run it (non-root, read-only root, /tmp writable, no
+    // capabilities), answers the original curl body with {"positive": true}.
+    const answer = await predictInPulledImage(o.image as string, [
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+    ]);
+    expect(answer).toEqual({
+      positive: true,
+      predictions: [{ label: 'POSITIVE', score: expect.any(Number), positive: true }],
+    });
+  }, 900_000);
+
+  it('a tokenizer repository the Hub does not know fails with its message and pushes nothing', async () => {
+    const run = await runAction(
+      {
+        model: modelFile,
+        tokenizer: 'FacebookAI/roberta-bsae',
+        'huggingface-endpoint': hub.endpoint,
+        image: `${registry.host}/octo-org/roberta-typo`,
+        platforms: 'linux/amd64',
+      },
+      {},
+    );
+    expect(run.code).toBe(1);
+    const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/'FacebookAI\/roberta-bsae' was not found .*Fix: .*huggingface-token/);
+    expect(run.outputs).toEqual({});
+  }, 300_000);
+});
+
+describe('a container whose server cannot start', () => {
+  let noLibrt: string;
+  beforeAll(async () => {
+    noLibrt = join(tmp, 'base-without-librt');
+    await buildBaseImage({ outDir: noLibrt, platforms: ['linux/amd64'], omitLibraries: ['librt.so.1'] });
+  }, 300_000);
+
+  it("prints the container's last log lines and the worker's own error", async () => {
+    const run = await runAction({
+      model: 'examples/sentiment',
+      'base-image': `oci-layout:${noLibrt}`,
+      platforms: 'linux/amd64',
+      'smoke-test': 'container',
+      push: 'false',
+      image: `${registry.host}/octo-org/no-librt`,
+    });
+    expect(run.code).toBe(1);
+    const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/Smoke test \(container\): .*librt\.so\.1: cannot open shared object file/);
+    expect(errors[0]).toMatch(/Fix: The container's last log lines are printed above/);
+    // The log lines themselves, before the error: the server's one startup line names the fix.
+    const shown = run.stdout.slice(0, run.stdout.indexOf('::error'));
+    expect(shown).toMatch(/The container's last \d+ log line\(s\):/);
+    expect(shown).toMatch(
+      /startup error: the inference worker .* librt\.so\.1: cannot open shared object file.*; fix: .*glibc base image/,
+    );
+  }, 600_000);
 });

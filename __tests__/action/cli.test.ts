@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBaseImage } from '../env/index.js';
+import { type DockerEngine, ensureBaseImage, startDocker } from '../env/index.js';
 import { fixtureModels } from '../fixtures/models.js';
 
 // The committed CLI bundle, run as users run it.
@@ -23,7 +23,13 @@ describe('CLI', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     const inputs = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { inputs: object }).inputs);
-    const secret = ['registry-password', 'github-token', 'azure-credentials', 'base-registry-password'];
+    const secret = [
+      'registry-password',
+      'github-token',
+      'azure-credentials',
+      'base-registry-password',
+      'huggingface-token',
+    ];
     for (const name of inputs.filter((n) => !secret.includes(n))) expect(r.stdout).toContain(`--${name} `);
     for (const name of secret) expect(r.stdout).not.toContain(`--${name} `);
   });
@@ -113,4 +119,91 @@ describe('CLI', () => {
       expect(r.stdout).toContain(`Made ${archive}`);
     }, 300_000);
   });
+});
+
+describe('the commands the CLI prints for its archive', () => {
+  let docker: DockerEngine;
+  let dir: string;
+  beforeAll(async () => {
+    [docker, dir] = await Promise.all([startDocker(), mkdtemp(join(tmpdir(), 'pom-cli-printed-'))]);
+  }, 300_000);
+  afterAll(async () => {
+    await docker?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs one printed line in a shell against the test's Docker engine. */
+  const sh = (line: string, timeoutMs = 300_000) =>
+    spawnSync('bash', ['-c', line], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, DOCKER_HOST: docker.host },
+      timeout: timeoutMs,
+    });
+
+  it.each([
+    ['oci', 'OCI image archive', []],
+    ['docker', 'docker-archive', ['--archive-format', 'docker']],
+  ])(
+    '%s: every printed command works as printed',
+    async (format, kind, flags) => {
+      const { layoutDir } = await ensureBaseImage();
+      const archive = join(dir, `sentiment-${format}.tar`);
+      const port = 20000 + Math.floor(Math.random() * 2000);
+      const r = cli([
+        '--model',
+        'examples/sentiment',
+        '--image',
+        `package-onnx-model/sentiment-${format}`,
+        '--base-image',
+        `oci-layout:${layoutDir}`,
+        '--platforms',
+        'linux/amd64',
+        '--smoke-test',
+        'process',
+        '--archive',
+        archive,
+        '--port',
+        String(port),
+        '--no-push',
+        ...flags,
+      ]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout).toContain(`Made ${archive}: a${format === 'oci' ? 'n' : ''} ${kind}`);
+      expect(r.stdout).not.toMatch(/skopeo copy/);
+      const commands = r.stdout
+        .slice(r.stdout.indexOf('Load and run it:'))
+        .split('\n')
+        .filter((l) => l.startsWith('  '))
+        .map((l) => l.trim());
+      expect(commands.map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual([
+        'docker load',
+        'docker run',
+        'curl -X',
+      ]);
+      const [load, runLine, curl] = commands as [string, string, string];
+      const loaded = sh(load);
+      expect({ load, code: loaded.status, stderr: loaded.stderr }).toEqual({ load, code: 0, stderr: '' });
+      // The server runs in the foreground, as printed; the printed curl gets the smoke test's answer.
+      const server = spawn('bash', ['-c', `exec ${runLine}`], {
+        env: { PATH: process.env.PATH ?? '', HOME: dir, DOCKER_HOST: docker.host },
+        stdio: 'ignore',
+      });
+      try {
+        let answer: ReturnType<typeof sh> | undefined;
+        for (let i = 0; i < 120; i++) {
+          answer = sh(`${curl} --fail --silent --show-error`, 30_000);
+          if (answer.status === 0) break;
+          await new Promise((res) => setTimeout(res, 500));
+        }
+        expect(answer?.status).toBe(0);
+        expect(JSON.parse(answer?.stdout ?? '')).toMatchObject({ positive: true });
+      } finally {
+        server.kill('SIGTERM');
+        await new Promise((res) => server.once('close', res));
+        const ref = runLine.split(' ').pop() as string;
+        sh(`docker ps -aq --filter ancestor=${ref} | xargs -r docker rm -f; docker rmi -f ${ref}`, 60_000);
+      }
+    },
+    600_000,
+  );
 });

@@ -42,6 +42,46 @@ describe('action.yml', () => {
 });
 
 describe('readInputs', () => {
+  it('reads the tokenizer, class labels, archive format and manifest inputs', () => {
+    const o = readInputs(
+      inputs({
+        model: 'roberta-sequence-classification-9.onnx',
+        tokenizer: 'FacebookAI/roberta-base@main',
+        'huggingface-endpoint': 'https://hf.example.com/',
+        'class-labels': 'NEGATIVE, POSITIVE',
+        'archive-format': 'docker-archive',
+        manifests: 'deploy',
+        cpu: '500m',
+        memory: '2Gi',
+      }),
+    );
+    expect(o).toMatchObject({
+      tokenizer: 'FacebookAI/roberta-base@main',
+      huggingfaceEndpoint: 'https://hf.example.com',
+      classLabels: ['NEGATIVE', 'POSITIVE'],
+      archiveFormat: 'docker',
+      manifests: 'deploy',
+      resources: { cpu: '500m', memory: '2Gi' },
+    });
+    expect(readInputs(inputs({ model: 'm' }))).toMatchObject({
+      archiveFormat: 'oci',
+      classLabels: [],
+      resources: { cpu: '1', memory: '1Gi' },
+    });
+  });
+
+  it.each<[string, Partial<Record<InputName, string>>, RegExp]>([
+    ['a plain-http Hub endpoint', { 'huggingface-endpoint': 'http://hf.example.com' }, /not an https URL/],
+    ['a class named twice', { 'class-labels': 'A,B,A' }, /names a class twice/],
+    ['an unknown archive format', { 'archive-format': 'zip' }, /'archive-format' is 'zip'/],
+    ['a cpu that is no quantity', { cpu: 'two' }, /'cpu' is 'two', not a Kubernetes quantity/],
+    ['manifests without a push', { manifests: 'deploy', push: 'false' }, /pin the pushed image by digest/],
+  ])('rejects %s with a message and a fix', (_, values, message) => {
+    const e = userError(() => readInputs(inputs({ model: 'm', ...values })));
+    expect(e.toString()).toMatch(message);
+    expect(e.toString()).toMatch(/Fix: /);
+  });
+
   it('applies the documented defaults', () => {
     const o = readInputs(inputs({ model: 'sentiment:3' }));
     expect(o.platforms).toEqual(['linux/amd64', 'linux/arm64']);

@@ -7,6 +7,8 @@ import {
   DEFAULT_SENTENCES,
 } from '../../src/smoke-test.js';
 import { UserError } from '../../src/errors.js';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 
 const result: PackageResult = {
   model: {
@@ -40,6 +42,31 @@ const result: PackageResult = {
 };
 
 describe('outputs', () => {
+  it('are exactly the outputs action.yml declares (with every optional part set)', () => {
+    const declared = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { outputs: object }).outputs);
+    const full: PackageResult = {
+      ...result,
+      tokenizer: {
+        source: 'https://huggingface.co/FacebookAI/roberta-base@main',
+        files: ['tokenizer.json'],
+        repo: 'FacebookAI/roberta-base',
+        revision: 'main',
+        commit: 'f'.repeat(40),
+      },
+      classLabels: { '0': 'NEGATIVE', '1': 'POSITIVE' },
+      manifests: { dir: 'deploy', files: ['deploy/kubernetes.yaml', 'deploy/kserve.yaml'] },
+    };
+    const o = buildOutputs(full);
+    expect(Object.keys(o).sort()).toEqual(declared.sort());
+    expect(o.manifests).toBe('deploy');
+    const meta = JSON.parse(o.metadata ?? '{}') as { tokenizer: { commit: string }; classLabels: object };
+    expect(meta.tokenizer.commit).toBe('f'.repeat(40));
+    expect(meta.classLabels).toEqual({ '0': 'NEGATIVE', '1': 'POSITIVE' });
+    expect(buildSummary(full)).toContain(
+      `| Tokenizer | \`https://huggingface.co/FacebookAI/roberta-base@main\` at \`${'f'.repeat(40)}\``,
+    );
+  });
+
   it('give the image by digest, tags, per-platform digests and parseable JSON', () => {
     const o = buildOutputs(result);
     expect(o.image).toBe(`ghcr.io/org/sentiment@sha256:${'b'.repeat(64)}`);

@@ -2,13 +2,13 @@
  * Startup errors: the bundle exits with a non-zero code and prints exactly one stderr line that names the
  * file (or setting) at fault and the fix.
  */
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { makeTempDir, removeDir } from '../env/proc.js';
 import { fixtureModels, type FixtureModels } from '../fixtures/models.js';
-import { BUNDLE, runToExit } from './helpers.js';
+import { BUNDLE, REPO, runToExit } from './helpers.js';
 
 let models: FixtureModels;
 let temp: string;
@@ -146,6 +146,26 @@ describe('startup errors', () => {
       {},
       /onnxruntime-node is not installed next to .*bundle-alone\/index\.js/,
       /node_modules\/onnxruntime-node/,
+    );
+  });
+
+  it("a worker that cannot load onnxruntime's shared library: its own error is in the startup line", async () => {
+    // onnxruntime-node installed next to the bundle, minus the library its binding links against: the
+    // worker thread dies on the dlopen error (as on a base image without librt.so.1).
+    const nolib = join(temp, 'bundle-nolib');
+    await cp(dirname(BUNDLE), nolib, { recursive: true });
+    for (const pkg of ['onnxruntime-node', 'onnxruntime-common']) {
+      await cp(join(REPO, 'node_modules', pkg), join(nolib, 'node_modules', pkg), { recursive: true });
+    }
+    const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+    await rm(join(nolib, 'node_modules/onnxruntime-node/bin/napi-v6/linux', arch, 'libonnxruntime.so.1'));
+    await expectStartupErrorOf(
+      join(nolib, 'index.js'),
+      models.sentiment,
+      {},
+      /the inference worker for .*model\.onnx exited \(code 1\) while loading: /,
+      /libonnxruntime\.so\.1: cannot open shared object file/,
+      /fix: onnxruntime-node cannot load libonnxruntime\.so\.1: use a glibc base image that has it/,
     );
   });
 

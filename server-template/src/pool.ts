@@ -235,11 +235,7 @@ export class WorkerPool {
     if (job) job.reject(new Error('the inference worker stopped while running this request'));
     if (wasClosing || this.closed) return;
     if (this.warmupFeeds === undefined && this.failedToLoad) {
-      this.failedToLoad(
-        new StartupError(
-          `the inference worker for ${this.opts.onnxPath} exited (code ${code}) while loading`,
-        ),
-      );
+      this.failedToLoad(new StartupError(exitedWhileLoading(this.opts.onnxPath, code, slot.lastError)));
       return;
     }
     this.opts.log.error({ exitCode: code }, 'inference worker died; starting a replacement');
@@ -265,4 +261,19 @@ export class WorkerPool {
       }),
     );
   }
+}
+
+/**
+ * The startup line for a worker that died before it loaded the model: its own error (the thread's
+ * uncaught error, e.g. a shared library the onnxruntime binding cannot open) and the fix for it.
+ */
+export function exitedWhileLoading(onnxPath: string, code: number, workerError: string | undefined): string {
+  const what = `the inference worker for ${onnxPath} exited (code ${code}) while loading`;
+  if (workerError === undefined) {
+    return `${what}; fix: run the server with LOG_LEVEL=debug and check that onnxruntime-node matches this platform`;
+  }
+  const library = /([\w.+-]+\.so(?:\.\d+)*): cannot open shared object file/.exec(workerError);
+  return library
+    ? `${what}: ${workerError}; fix: onnxruntime-node cannot load ${library[1]}: use a glibc base image that has it (onnxruntime needs libstdc++, libgcc_s, libdl, libpthread and librt), e.g. gcr.io/distroless/nodejs24-debian12 or node:24-bookworm-slim`
+    : `${what}: ${workerError}; fix: check that onnxruntime-node is installed for this platform next to the server and that the model file is intact`;
 }

@@ -1,6 +1,8 @@
 /**
  * File outputs of a built image:
- * - an OCI image layout archive (tar), which skopeo (`oci-archive:`), podman and Docker 25+ load;
+ * - an OCI image layout archive (tar), which skopeo (`oci-archive:`) and podman load, with a
+ *   `manifest.json` for one platform beside index.json (as `docker save` writes since Docker 25), through
+ *   which every Docker engine's `docker load` reads it, whatever its image store;
  * - a docker-archive (`docker save` format: manifest.json + config + layer tars) of one platform, which
  *   every Docker engine loads (20.10 cannot load OCI archives). Layers stay gzip-compressed: `docker load`
  *   decompresses them.
@@ -100,7 +102,17 @@ function tagParts(t: string): { full?: string; tag: string } {
  * `org.opencontainers.image.ref.name` (skopeo `oci-archive:PATH:TAG`) and `io.containerd.image.name`
  * (the name Docker 25+ gives the loaded image).
  */
-export async function writeOciArchive(img: BuiltImage, path: string, tags: string[] = []): Promise<void> {
+export async function writeOciArchive(
+  img: BuiltImage,
+  path: string,
+  tags: string[] = [],
+  /**
+   * Also write a `manifest.json` for this platform, as `docker save` on Docker 25+ does: Docker
+   * engines with the classic image store (every engine before 25, and later ones without the
+   * containerd store) load an archive through it alone, and ignore index.json.
+   */
+  dockerPlatform?: string,
+): Promise<void> {
   const top = { mediaType: img.mediaType, digest: img.digest, size: img.bytes.length };
   const manifests =
     tags.length === 0
@@ -140,22 +152,25 @@ export async function writeOciArchive(img: BuiltImage, path: string, tags: strin
       size: b.size,
     });
   }
+  if (dockerPlatform) {
+    const full = tags.map((t) => tagParts(t).full).filter((t): t is string => t !== undefined);
+    items.push({
+      name: 'manifest.json',
+      data: json((await dockerEntry(img, dockerPlatform, full)).manifest),
+    });
+  }
   const seen = new Set<string>();
   const unique = blobs.filter((b) => (seen.has(b.name) ? false : (seen.add(b.name), true)));
   unique.sort((a, b) => (a.name < b.name ? -1 : 1));
   await writeTar(path, [...items, ...unique]);
 }
 
-/**
- * Writes a docker-archive (`docker load` input) of `platform`'s image, tagged `repoTags` (full
- * `name:tag` references).
- */
-export async function writeDockerArchive(
+/** The docker-archive `manifest.json` of `platform`'s image and the blobs it names. */
+async function dockerEntry(
   img: BuiltImage,
-  path: string,
   platform: string,
   repoTags: string[],
-): Promise<void> {
+): Promise<{ manifest: unknown; blobs: TarItem[] }> {
   const key = platformKey(platform);
   const p = img.platforms.find((x) => x.platform === key);
   if (!p) {
@@ -184,8 +199,22 @@ export async function writeDockerArchive(
     });
   }
   const manifest = [{ Config: cfgName, RepoTags: tags, Layers: layerItems.map((l) => l.name) }];
+  return { manifest, blobs: [{ name: cfgName, data: p.config }, ...layerItems] };
+}
+
+/**
+ * Writes a docker-archive (`docker load` input) of `platform`'s image, tagged `repoTags` (full
+ * `name:tag` references).
+ */
+export async function writeDockerArchive(
+  img: BuiltImage,
+  path: string,
+  platform: string,
+  repoTags: string[],
+): Promise<void> {
+  const { manifest, blobs } = await dockerEntry(img, platform, repoTags);
   const seen = new Set<string>();
-  const blobItems = [{ name: cfgName, data: p.config } as TarItem, ...layerItems]
+  const blobItems = blobs
     .filter((b) => (seen.has(b.name) ? false : (seen.add(b.name), true)))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   await writeTar(path, [...blobItems, { name: 'manifest.json', data: json(manifest) }]);

@@ -23,7 +23,7 @@
  *     retried), then manifests, then the index, then tags last. Returns { image, digest,
  *     platformDigests, tags, bytesUploaded, blobsUploaded, blobsSkipped, blobsMounted }.
  *
- *   writeOciArchive(img, path, tags?): Promise<void>        OCI layout tar (skopeo, podman, Docker 25+).
+ *   writeOciArchive(img, path, tags?, dockerPlatform?)       OCI layout tar (skopeo, podman; docker load via manifest.json).
  *   writeDockerArchive(img, path, platform, repoTags): Promise<void>
  *     `docker load` input for one platform (every engine version).
  *
