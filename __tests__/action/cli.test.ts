@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -112,5 +112,44 @@ describe('CLI', () => {
       expect(r.stdout).toMatch(/^model-name=Iris-Model-v2$/m);
       expect(r.stdout).toContain(`Made ${archive}`);
     }, 300_000);
+
+    // No 'smoke-test-expect': the default oracle alone must refuse a model that computes garbage.
+    it.each([
+      ['answers NaN', 'nanTensor', /output 'probabilities'\[0\] = null \(NaN or infinity\)/],
+      [
+        'answers probabilities that do not sum to 1',
+        'unnormalizedTensor',
+        /row 0 = .*not probabilities summing to 1/,
+      ],
+    ] as const)(
+      'refuses a model that %s and writes nothing',
+      async (_what, which, message) => {
+        const { faulty } = await fixtureModels();
+        const { layoutDir } = await ensureBaseImage();
+        const archive = join(dir, `${which}.tar`);
+        const r = cli([
+          '--model',
+          faulty[which],
+          '--image',
+          'example.org/ml/faulty',
+          '--base-image',
+          `oci-layout:${layoutDir}`,
+          '--platforms',
+          'linux/amd64',
+          '--smoke-test',
+          'process',
+          '--archive',
+          archive,
+          '--no-push',
+        ]);
+        expect(r.code).toBe(1);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(/^error: Smoke test \(process\): POST .* nothing was pushed\. Fix: /);
+        expect(errors[0]).toMatch(message);
+        expect(existsSync(archive)).toBe(false);
+      },
+      300_000,
+    );
   });
 });
