@@ -73,29 +73,22 @@ describe('CLI', () => {
     afterAll(async () => {
       await rm(dir, { recursive: true, force: true });
     });
+    /** Packages a local model for linux/amd64 with a process smoke test into an archive, no push. */
+    const packageOffline = async (model: string, image: string, archive: string) => {
+      const { layoutDir } = await ensureBaseImage();
+      return cli([
+        ...['--model', model, '--image', image, '--base-image', `oci-layout:${layoutDir}`],
+        ...['--platforms', 'linux/amd64', '--smoke-test', 'process', '--archive', archive, '--no-push'],
+      ]);
+    };
 
     it('smoke-tests it with zeros shaped from the v2 metadata and writes an OCI archive', async () => {
       const { tensor } = await fixtureModels();
-      const { layoutDir } = await ensureBaseImage();
       // A folder name with spaces and capitals: the server's URL name must still work.
       const model = join(dir, 'Iris Model v2');
       await cp(tensor, model, { recursive: true });
       const archive = join(dir, 'iris.tar');
-      const r = cli([
-        '--model',
-        model,
-        '--image',
-        'example.org/ml/iris',
-        '--base-image',
-        `oci-layout:${layoutDir}`,
-        '--platforms',
-        'linux/amd64',
-        '--smoke-test',
-        'process',
-        '--archive',
-        archive,
-        '--no-push',
-      ]);
+      const r = await packageOffline(model, 'example.org/ml/iris', archive);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       const smoke = JSON.parse(/^smoke-test=(.*)$/m.exec(r.stdout)?.[1] ?? '{}') as {
         process: {
@@ -125,23 +118,8 @@ describe('CLI', () => {
       'refuses a model that %s and writes nothing',
       async (_what, which, message) => {
         const { faulty } = await fixtureModels();
-        const { layoutDir } = await ensureBaseImage();
         const archive = join(dir, `${which}.tar`);
-        const r = cli([
-          '--model',
-          faulty[which],
-          '--image',
-          'example.org/ml/faulty',
-          '--base-image',
-          `oci-layout:${layoutDir}`,
-          '--platforms',
-          'linux/amd64',
-          '--smoke-test',
-          'process',
-          '--archive',
-          archive,
-          '--no-push',
-        ]);
+        const r = await packageOffline(faulty[which], 'example.org/ml/faulty', archive);
         expect(r.code).toBe(1);
         const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
         expect(errors).toHaveLength(1);
