@@ -116,6 +116,59 @@ export function extractPredictions(request: SmokeRequest, reply: unknown): strin
   return labels;
 }
 
+/** How far a row of probabilities may sum from 1 (float32 softmax over a few classes is far closer). */
+const PROBABILITY_SUM_TOLERANCE = 1e-3;
+
+/** v2 outputs whose name says they hold probabilities (`probabilities`, `output_probability`, `probs`). */
+const PROBABILITY_OUTPUT = /prob/i;
+
+const describeValue = (v: unknown): string => (v === null ? 'null (NaN or infinity)' : JSON.stringify(v));
+
+/**
+ * The default oracle, applied whether or not 'smoke-test-expect' is set: every number the server
+ * answers must be finite (JSON has no NaN or Infinity, so the server writes them as null), /predict
+ * scores must be probabilities in [0, 1], and each row of a v2 output named as probabilities must lie
+ * in [0, 1] and sum to 1. A model that answers NaN would otherwise pass as class '0'.
+ */
+export function checkOutputs(mode: string, request: SmokeRequest, reply: unknown): void {
+  const fail = (what: string): never => {
+    throw new UserError(
+      `Smoke test (${mode}): POST ${request.path} answered ${what}; nothing was pushed.`,
+      "The model computes invalid outputs for this input: check the exported graph (e.g. run it with onnxruntime in Python on the same input), or give a realistic 'smoke-test-input'.",
+    );
+  };
+  if (request.path === '/predict') {
+    const preds = (reply as PredictReply).predictions ?? [];
+    preds.forEach((p, i) => {
+      const score = (p as { score?: unknown }).score;
+      if (typeof score !== 'number' || !Number.isFinite(score) || score < 0 || score > 1) {
+        fail(`predictions[${i}].score = ${describeValue(score)}, not a probability in [0, 1]`);
+      }
+    });
+    return;
+  }
+  for (const out of (reply as InferReply).outputs ?? []) {
+    const data: unknown[] = (out.data ?? []).flat(Infinity);
+    const bad = data.findIndex((v) => v === null || (typeof v === 'number' && !Number.isFinite(v)));
+    if (bad >= 0) fail(`output '${out.name}'[${bad}] = ${describeValue(data[bad])}`);
+    const shape = out.shape ?? [];
+    const width = shape.length > 0 ? (shape.at(-1) as number) : 0;
+    if (!PROBABILITY_OUTPUT.test(out.name ?? '') || width < 2 || !data.every((v) => typeof v === 'number')) {
+      continue;
+    }
+    const values = data as number[];
+    for (let r = 0; r * width < values.length; r++) {
+      const row = values.slice(r * width, (r + 1) * width);
+      const sum = row.reduce((a, b) => a + b, 0);
+      if (row.some((v) => v < 0 || v > 1) || Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) {
+        fail(
+          `output '${out.name}' row ${r} = [${row.map((v) => v.toPrecision(4)).join(', ')}] (sum ${sum.toPrecision(4)}), not probabilities summing to 1`,
+        );
+      }
+    }
+  }
+}
+
 /** Fails with one line when the predictions differ from the expected labels. */
 export function checkExpectations(mode: string, predictions: string[], expected: string[]): void {
   if (expected.length === 0) return;
@@ -161,6 +214,7 @@ export async function runSmokeTest(opts: {
     if (i === 0) first = JSON.parse(text);
   }
   const predictions = extractPredictions(opts.request, first);
+  checkOutputs(opts.mode, opts.request, first);
   checkExpectations(opts.mode, predictions, opts.expect);
   const sorted = [...times].sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 100) / 100;

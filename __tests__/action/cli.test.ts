@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -79,29 +79,22 @@ describe('CLI', () => {
     afterAll(async () => {
       await rm(dir, { recursive: true, force: true });
     });
+    /** Packages a local model for linux/amd64 with a process smoke test into an archive, no push. */
+    const packageOffline = async (model: string, image: string, archive: string) => {
+      const { layoutDir } = await ensureBaseImage();
+      return cli([
+        ...['--model', model, '--image', image, '--base-image', `oci-layout:${layoutDir}`],
+        ...['--platforms', 'linux/amd64', '--smoke-test', 'process', '--archive', archive, '--no-push'],
+      ]);
+    };
 
     it('smoke-tests it with zeros shaped from the v2 metadata and writes an OCI archive', async () => {
       const { tensor } = await fixtureModels();
-      const { layoutDir } = await ensureBaseImage();
       // A folder name with spaces and capitals: the server's URL name must still work.
       const model = join(dir, 'Iris Model v2');
       await cp(tensor, model, { recursive: true });
       const archive = join(dir, 'iris.tar');
-      const r = cli([
-        '--model',
-        model,
-        '--image',
-        'example.org/ml/iris',
-        '--base-image',
-        `oci-layout:${layoutDir}`,
-        '--platforms',
-        'linux/amd64',
-        '--smoke-test',
-        'process',
-        '--archive',
-        archive,
-        '--no-push',
-      ]);
+      const r = await packageOffline(model, 'example.org/ml/iris', archive);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       const smoke = JSON.parse(/^smoke-test=(.*)$/m.exec(r.stdout)?.[1] ?? '{}') as {
         process: {
@@ -118,6 +111,30 @@ describe('CLI', () => {
       expect(r.stdout).toMatch(/^model-name=Iris-Model-v2$/m);
       expect(r.stdout).toContain(`Made ${archive}`);
     }, 300_000);
+
+    // No 'smoke-test-expect': the default oracle alone must refuse a model that computes garbage.
+    it.each([
+      ['answers NaN', 'nanTensor', /output 'probabilities'\[0\] = null \(NaN or infinity\)/],
+      [
+        'answers probabilities that do not sum to 1',
+        'unnormalizedTensor',
+        /row 0 = .*not probabilities summing to 1/,
+      ],
+    ] as const)(
+      'refuses a model that %s and writes nothing',
+      async (_what, which, message) => {
+        const { faulty } = await fixtureModels();
+        const archive = join(dir, `${which}.tar`);
+        const r = await packageOffline(faulty[which], 'example.org/ml/faulty', archive);
+        expect(r.code).toBe(1);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(/^error: Smoke test \(process\): POST .* nothing was pushed\. Fix: /);
+        expect(errors[0]).toMatch(message);
+        expect(existsSync(archive)).toBe(false);
+      },
+      300_000,
+    );
   });
 });
 

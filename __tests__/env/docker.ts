@@ -1,6 +1,6 @@
 /**
  * A private Docker engine (Debian's docker.io dockerd) for the suites that pull and run images:
- * vfs storage, no iptables, no bridge (containers run with `--network host`), its own data root, exec
+ * vfs storage (or overlay2 on request), no iptables, no bridge (containers run with `--network host`), its own data root, exec
  * root, unix socket, pidfile and client config, all in one temp dir; nothing listens on TCP.
  * Registries on 127.0.0.0/8 are insecure-allowed by the engine by default.
  */
@@ -116,9 +116,16 @@ function runClient(
   });
 }
 
-export async function startDocker(): Promise<DockerEngine> {
+export interface DockerOptions {
+  /** dockerd's storage driver: vfs (default, works on any filesystem) or overlay2 (as hosted runners). */
+  storageDriver?: 'vfs' | 'overlay2';
+  /** The docker client binary (default: the first `docker` on PATH). */
+  client?: string;
+}
+
+export async function startDocker(opts: DockerOptions = {}): Promise<DockerEngine> {
   const dockerd = requireCommand('dockerd', 'docker.io');
-  const client = requireCommand('docker', 'docker.io');
+  const client = opts.client ?? requireCommand('docker', 'docker.io');
   if (process.getuid?.() !== 0) {
     throw new Error(
       'startDocker needs root: dockerd (docker.io) runs as root here (CI runs .ci/run as root)',
@@ -148,7 +155,7 @@ export async function startDocker(): Promise<DockerEngine> {
       '--ip6tables=false',
       '--bridge=none',
       '--userland-proxy=false',
-      '--storage-driver=vfs',
+      `--storage-driver=${opts.storageDriver ?? 'vfs'}`,
       '--data-root',
       join(dir, 'data'),
       '--exec-root',

@@ -12,12 +12,15 @@ import { fileURLToPath } from 'node:url';
 
 import {
   BROKEN_DIRS,
+  FAULTY_DIRS,
   writeBroken,
   writeOddOutputs,
+  writeFaulty,
   writeRoberta9,
   writeTensor,
   writeTransformer,
   type BrokenInputs,
+  type FaultyModels,
 } from './generate.js';
 import { resolveTransformerOptions, type TransformerOptions } from './transformer.js';
 import { wordScores } from './words.js';
@@ -79,6 +82,8 @@ export interface FixtureModels {
   pooled: string;
   /** The iris model plus `head`, the first two rows (declared ['batch', 3]). */
   head: string;
+  /** Models that run but answer NaN or unnormalized probabilities (the smoke test must refuse them). */
+  faulty: FaultyModels;
 }
 
 /** Model directories for tests and bench scripts, generated once into the cache. */
@@ -88,10 +93,14 @@ export async function fixtureModels(): Promise<FixtureModels> {
     await writeTensor(join(dir, 'tensor'));
     await writeBroken(join(dir, 'broken'));
     await writeOddOutputs(join(dir, 'odd'));
+    await writeFaulty(join(dir, 'faulty'));
   });
   const broken = Object.fromEntries(
     Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
   ) as BrokenInputs;
+  const faulty = Object.fromEntries(
+    Object.entries(FAULTY_DIRS).map(([key, name]) => [key, join(root, 'faulty', name)]),
+  ) as FaultyModels;
   return {
     sentiment: EXAMPLE_SENTIMENT,
     roberta9: join(root, 'roberta9'),
@@ -99,6 +108,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     broken,
     pooled: join(root, 'odd', 'pooled'),
     head: join(root, 'odd', 'head'),
+    faulty,
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * npm run models -- --out DIR [--which sentiment|roberta9|tensor|transformer|broken]
+ * npm run models -- --out DIR [--which sentiment|roberta9|tensor|transformer|broken|faulty]
  *                   [--layers N --hidden N --heads N --vocab N --max-positions N --seed N]
  *
  * With --which, that model is written into DIR itself (e.g. `--which sentiment --out examples/sentiment`

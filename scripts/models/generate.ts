@@ -15,7 +15,7 @@ import {
   type TransformerOptions,
 } from './transformer.js';
 
-export const MODEL_KINDS = ['sentiment', 'roberta9', 'tensor', 'transformer', 'broken'] as const;
+export const MODEL_KINDS = ['sentiment', 'roberta9', 'tensor', 'transformer', 'broken', 'faulty'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /** The four broken inputs, as directories under the folder given to `writeBroken`. */
@@ -26,6 +26,13 @@ export const BROKEN_DIRS = {
   empty: 'empty',
 } as const;
 export type BrokenInputs = { [K in keyof typeof BROKEN_DIRS]: string };
+
+/** Models that load and run but compute invalid outputs, as directories under `writeFaulty`'s folder. */
+export const FAULTY_DIRS = {
+  nanTensor: 'nan-tensor',
+  unnormalizedTensor: 'unnormalized-tensor',
+} as const;
+export type FaultyModels = { [K in keyof typeof FAULTY_DIRS]: string };
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
@@ -133,7 +140,20 @@ export async function writeBroken(dir: string): Promise<BrokenInputs> {
   return paths;
 }
 
-/** Writes one kind of model into `dir` (broken: its four sub-directories). */
+/**
+ * Models that load and answer, but wrongly: the iris model with a NaN bias (every output NaN) and the iris
+ * model without its softmax (`probabilities` that do not sum to 1). Returns the two directories.
+ */
+export async function writeFaulty(dir: string): Promise<FaultyModels> {
+  const paths = Object.fromEntries(
+    Object.entries(FAULTY_DIRS).map(([key, name]) => [key, join(dir, name)]),
+  ) as FaultyModels;
+  await writeFiles(paths.nanTensor, { 'model.onnx': tensorModel('nan') });
+  await writeFiles(paths.unnormalizedTensor, { 'model.onnx': tensorModel('unnormalized') });
+  return paths;
+}
+
+/** Writes one kind of model into `dir` (broken and faulty: their sub-directories). */
 export async function writeModel(kind: ModelKind, dir: string, opts: TransformerOptions = {}): Promise<void> {
   switch (kind) {
     case 'sentiment':
@@ -146,6 +166,9 @@ export async function writeModel(kind: ModelKind, dir: string, opts: Transformer
       return writeTransformer(dir, opts);
     case 'broken':
       await writeBroken(dir);
+      return;
+    case 'faulty':
+      await writeFaulty(dir);
       return;
   }
 }
