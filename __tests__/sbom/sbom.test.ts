@@ -36,7 +36,10 @@ interface Run {
   logs: string[];
 }
 
-async function packageRun(inputs: Partial<Record<InputName, string>>, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+async function packageRun(
+  inputs: Partial<Record<InputName, string>>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run> {
   const runnerTemp = await mkdtemp(join(tmp, 'runner-'));
   const outputs: Record<string, string> = {};
   const logs: string[] = [];
@@ -99,7 +102,11 @@ afterAll(async () => {
 
 describe('the SBOM of a pushed image', () => {
   let first: Run;
-  let bom: { metadata: { component: Component; timestamp: string }; components: Component[]; serialNumber: string };
+  let bom: {
+    metadata: { component: Component; timestamp: string };
+    components: Component[];
+    serialNumber: string;
+  };
   let bytes: Buffer;
 
   beforeAll(async () => {
@@ -114,7 +121,10 @@ describe('the SBOM of a pushed image', () => {
     expect(await validator.validate(bytes.toString('utf8'))).toBeNull();
     // The validator really checks: a model card with an unknown field is refused.
     const broken = JSON.parse(bytes.toString('utf8')) as { components: Array<Record<string, unknown>> };
-    const model = broken.components.find((c) => c['type'] === 'machine-learning-model') as Record<string, unknown>;
+    const model = broken.components.find((c) => c['type'] === 'machine-learning-model') as Record<
+      string,
+      unknown
+    >;
     model['modelCard'] = { ...(model['modelCard'] as object), shape: 'not in the schema' };
     expect(await validator.validate(JSON.stringify(broken))).not.toBeNull();
   });
@@ -211,14 +221,18 @@ describe('the SBOM of a pushed image', () => {
     expect(index.mediaType).toBe(INDEX);
     const listed = index.manifests.filter((m) => m.artifactType === CDX);
     expect(listed.map((m) => m.digest)).toEqual([first.outputs['sbom-digest']]);
-    const manifest = (await (await get(`/v2/ml/sentiment/manifests/${listed[0]?.digest}`, MANIFEST)).json()) as {
+    const manifest = (await (
+      await get(`/v2/ml/sentiment/manifests/${listed[0]?.digest}`, MANIFEST)
+    ).json()) as {
       artifactType: string;
       subject: { digest: string };
       layers: Array<{ digest: string; mediaType: string }>;
     };
     expect(manifest.artifactType).toBe(CDX);
     expect(manifest.subject.digest).toBe(digest);
-    const blob = Buffer.from(await (await get(`/v2/ml/sentiment/blobs/${manifest.layers[0]?.digest}`)).arrayBuffer());
+    const blob = Buffer.from(
+      await (await get(`/v2/ml/sentiment/blobs/${manifest.layers[0]?.digest}`)).arrayBuffer(),
+    );
     expect(blob.equals(bytes)).toBe(true);
     expect(first.summary).toContain(first.outputs['sbom-digest']);
   });
@@ -229,8 +243,12 @@ describe('the SBOM of a pushed image', () => {
     expect(second.outputs.sbom).not.toBe(first.outputs.sbom);
     expect((await readFile(second.outputs.sbom as string)).equals(bytes)).toBe(true);
     expect(bom.metadata.timestamp).toBe(new Date(EPOCH * 1000).toISOString());
-    expect(bom.serialNumber).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    const index = (await (await get(`/v2/ml/sentiment/manifests/sha256-${(first.outputs.digest as string).slice(7)}`)).json()) as {
+    expect(bom.serialNumber).toMatch(
+      /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    const index = (await (
+      await get(`/v2/ml/sentiment/manifests/sha256-${(first.outputs.digest as string).slice(7)}`)
+    ).json()) as {
       manifests: unknown[];
     };
     expect(index.manifests).toHaveLength(1);
@@ -279,11 +297,19 @@ describe('pushReferrer', () => {
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MANIFEST,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${sha(Buffer.from('{}'))}`, size: 2 },
+      config: {
+        mediaType: 'application/vnd.oci.empty.v1+json',
+        digest: `sha256:${sha(Buffer.from('{}'))}`,
+        size: 2,
+      },
       layers: [],
     }),
   );
-  const subject = { mediaType: MANIFEST, digest: `sha256:${sha(subjectManifest)}`, size: subjectManifest.length };
+  const subject = {
+    mediaType: MANIFEST,
+    digest: `sha256:${sha(subjectManifest)}`,
+    size: subjectManifest.length,
+  };
   const artifact = (text: string) =>
     referrerArtifact({
       subject,
@@ -300,7 +326,10 @@ describe('pushReferrer', () => {
       const a = artifact('{"api": true}');
       proxy.addFault({
         match: { method: 'PUT', path: new RegExp(`/manifests/${a.digest}$`) },
-        action: { status: 201, headers: { 'oci-subject': subject.digest, 'docker-content-digest': a.digest } },
+        action: {
+          status: 201,
+          headers: { 'oci-subject': subject.digest, 'docker-content-digest': a.digest },
+        },
       });
       expect(await pushReferrer(client, 'ml/api', a, silentLogger)).toBe('referrers-api');
       expect(proxy.requests.filter((r) => r.path.includes(referrersTag(subject.digest)))).toEqual([]);
@@ -311,7 +340,8 @@ describe('pushReferrer', () => {
 
   it('keeps other referrers listed under the tag and refuses a tag that is not an index', async () => {
     const client = new RegistryClient({ registry: registry.host, logger: silentLogger });
-    for (const repo of ['ml/tagged', 'ml/squat']) await client.pushBlob(repo, bufferBlobSource(Buffer.from('{}')));
+    for (const repo of ['ml/tagged', 'ml/squat'])
+      await client.pushBlob(repo, bufferBlobSource(Buffer.from('{}')));
     await client.putManifest('ml/tagged', subject.digest, subjectManifest, MANIFEST);
     const a = artifact('{"n": 1}');
     const b = artifact('{"n": 2}');
@@ -324,6 +354,8 @@ describe('pushReferrer', () => {
 
     await client.putManifest('ml/squat', referrersTag(subject.digest), subjectManifest, MANIFEST);
     const err = await pushReferrer(client, 'ml/squat', a, silentLogger).catch((e: unknown) => e);
-    expect(String(err)).toMatch(/referrers tag schema reserves .* not an image index.*Fix: Delete or rename that tag/);
+    expect(String(err)).toMatch(
+      /referrers tag schema reserves .* not an image index.*Fix: Delete or rename that tag/,
+    );
   });
 });

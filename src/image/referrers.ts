@@ -114,7 +114,11 @@ export async function pushReferrer(
 }
 
 /** The image index under the referrers tag; an empty one when the tag does not exist. */
-async function readReferrersTag(client: RegistryClient, repository: string, tag: string): Promise<ImageIndex> {
+async function readReferrersTag(
+  client: RegistryClient,
+  repository: string,
+  tag: string,
+): Promise<ImageIndex> {
   let got: Awaited<ReturnType<RegistryClient['getManifest']>>;
   try {
     got = await client.getManifest(repository, tag);

@@ -53,9 +53,13 @@ function fileComponent(f: FileFact, ref: string): Models.Component {
   return c;
 }
 
-function npmComponent(p: NpmPackageFact, type = Enums.ComponentType.Library): Models.Component {
+function npmComponent(p: NpmPackageFact): Models.Component {
   const purl = npmPurl(p);
-  const c = new Models.Component(type, p.name, { bomRef: purl, version: p.version, purl });
+  const c = new Models.Component(Enums.ComponentType.Library, p.name, {
+    bomRef: purl,
+    version: p.version,
+    purl,
+  });
   if (p.license) c.licenses.add(licenses.makeFromString(p.license));
   const sri = /^sha512-([A-Za-z0-9+/=]+)$/.exec(p.integrity ?? '');
   if (sri?.[1]) c.hashes.set(SHA512, Buffer.from(sri[1], 'base64').toString('hex'));
@@ -111,11 +115,13 @@ function buildModel(f: BomFacts): Models.Component {
 
 function buildServer(f: BomFacts): Models.Component {
   const s = f.server;
-  const c = npmComponent(
-    { name: s.name, version: s.version, ...(s.license && { license: s.license }) },
-    Enums.ComponentType.Application,
-  );
-  c.description = 'Inference server bundle in /app/server (the npm packages compiled into it are nested)';
+  // A private package of this repository: no purl (it is not on npm).
+  const c = new Models.Component(Enums.ComponentType.Application, s.name, {
+    bomRef: 'server',
+    version: s.version,
+    description: 'Inference server bundle in /app/server (the npm packages compiled into it are nested)',
+  });
+  if (s.license) c.licenses.add(licenses.makeFromString(s.license));
   for (const file of s.files) c.components.add(fileComponent(file, `server:file:${file.path}`));
   for (const p of s.packages) c.components.add(npmComponent(p));
   return c;
@@ -137,11 +143,12 @@ function buildRuntime(f: BomFacts): Models.Component[] {
 
 function buildBase(f: BomFacts): Models.Component {
   const b = f.image.base;
-  const purl = ociPurl(b.name, b.digest);
+  // A local `oci-layout:`/`oci-archive:` base has no registry location to name in a purl.
+  const local = /^oci-(layout|archive):/.test(b.name);
   const c = new Models.Component(Enums.ComponentType.Container, b.name, {
     bomRef: 'base-image',
     version: b.digest,
-    purl,
+    ...(!local && { purl: ociPurl(b.name, b.digest) }),
     description: 'Base image',
   });
   c.hashes.set(SHA256, hex(b.digest));
@@ -201,7 +208,8 @@ export function buildBom(f: BomFacts): string {
   if (modelJson) modelJson['modelCard'] = modelCard(f.model);
   // Deterministic and unique per content: the serial is derived from everything else in the BOM.
   const body = JSON.stringify(normalized);
-  normalized['serialNumber'] = `urn:uuid:${uuidV5(`${ociPurl(f.image.name, f.image.digest)}\n${body}`, URL_NAMESPACE)}`;
+  normalized['serialNumber'] =
+    `urn:uuid:${uuidV5(`${ociPurl(f.image.name, f.image.digest)}\n${body}`, URL_NAMESPACE)}`;
   const ordered: Json = {
     $schema: 'http://cyclonedx.org/schema/bom-1.6.schema.json',
     bomFormat: 'CycloneDX',

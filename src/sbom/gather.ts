@@ -60,7 +60,10 @@ export async function serverFacts(serverDir: string): Promise<ServerFacts> {
 }
 
 /** onnxruntime-node and -common of the staged runtimes, and each platform's native files, hashed. */
-export async function runtimeFacts(runtimeDirs: Record<string, string>, repoRoot: string): Promise<RuntimeFacts> {
+export async function runtimeFacts(
+  runtimeDirs: Record<string, string>,
+  repoRoot: string,
+): Promise<RuntimeFacts> {
   const platforms: RuntimeFacts['platforms'] = [];
   let ort: NpmPackageFact | undefined;
   let common: NpmPackageFact | undefined;
@@ -69,7 +72,10 @@ export async function runtimeFacts(runtimeDirs: Record<string, string>, repoRoot
     const ortPkg = await readJson(join(ortDir, 'package.json'));
     const commonPkg = await readJson(join(dir, 'node_modules', ORT_COMMON, 'package.json'));
     ort ??= packageFact(ortPkg, await lockIntegrity(repoRoot, ORT, String(ortPkg['version'])));
-    common ??= packageFact(commonPkg, await lockIntegrity(repoRoot, ORT_COMMON, String(commonPkg['version'])));
+    common ??= packageFact(
+      commonPkg,
+      await lockIntegrity(repoRoot, ORT_COMMON, String(commonPkg['version'])),
+    );
     const native = (await stagedFiles(ortDir)).filter((f) => f.startsWith('bin/'));
     platforms.push({ platform, files: await hashFiles(ortDir, native) });
   }
@@ -99,7 +105,11 @@ export async function inspectGraph(
     const specs = (meta: typeof session.inputMetadata): TensorFact[] =>
       meta.map((m) =>
         m.isTensor
-          ? { name: m.name, type: String(m.type), shape: m.shape.map((d) => (typeof d === 'number' && d < 0 ? '?' : d)) }
+          ? {
+              name: m.name,
+              type: String(m.type),
+              shape: m.shape.map((d) => (typeof d === 'number' && d < 0 ? '?' : d)),
+            }
           : { name: m.name, type: 'non-tensor', shape: [] },
       );
     return { inputs: specs(session.inputMetadata), outputs: specs(session.outputMetadata) };

@@ -1,6 +1,7 @@
 /**
  * A minimal CycloneDX model card read from the model itself: the task, every graph input and output
- * with its element type and shape (symbolic dimensions by name), and the class labels by output index.
+ * with its element type and shape (symbolic dimensions by name) as the schema's `format` strings, and
+ * the class labels by output index as properties (the 1.6 model card has no field for them).
  */
 import type { ModelFacts, TensorFact } from './facts.js';
 
@@ -19,11 +20,10 @@ export function modelTask(m: Pick<ModelFacts, 'textModel' | 'labels'>): string {
 }
 
 export function modelCard(m: ModelFacts): Record<string, unknown> {
-  const properties = [
-    ...m.labels.map((label, i) => ({ name: `package-onnx-model:class-label:${i}`, value: label })),
-    ...m.inputs.map((t) => ({ name: `package-onnx-model:input:${t.name}`, value: tensorFormat(t) })),
-    ...m.outputs.map((t) => ({ name: `package-onnx-model:output:${t.name}`, value: tensorFormat(t) })),
-  ];
+  const properties = m.labels.map((label, i) => ({
+    name: `package-onnx-model:class-label:${i}`,
+    value: label,
+  }));
   return {
     'bom-ref': 'model:card',
     modelParameters: {
