@@ -11,7 +11,13 @@
  *   dependencies         image -> model, server, base; server -> its packages, onnxruntime-node -> common
  */
 import { createHash } from 'node:crypto';
-import { Contrib, Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
+// Subpath imports: the package root also loads the validators, whose schema lookup needs __dirname,
+// which the ESM action bundle does not have (validation runs in the tests).
+import * as Enums from '@cyclonedx/cyclonedx-library/Enums';
+import { Factories as LicenseFactories } from '@cyclonedx/cyclonedx-library/Contrib/License';
+import * as Models from '@cyclonedx/cyclonedx-library/Models';
+import * as Serialize from '@cyclonedx/cyclonedx-library/Serialize';
+import * as Spec from '@cyclonedx/cyclonedx-library/Spec';
 import { PackageURL } from 'packageurl-js';
 import spdxExpressionParse from 'spdx-expression-parse';
 import type { BomFacts, FileFact, NpmPackageFact } from './facts.js';
@@ -23,7 +29,7 @@ export const PROP = 'package-onnx-model';
 
 const SHA256 = Enums.HashAlgorithm['SHA-256'];
 const SHA512 = Enums.HashAlgorithm['SHA-512'];
-const licenses = new Contrib.License.Factories.LicenseFactory((expr: string) => {
+const licenses = new LicenseFactories.LicenseFactory((expr: string) => {
   spdxExpressionParse(expr);
 });
 
