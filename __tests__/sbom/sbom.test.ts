@@ -18,6 +18,7 @@ import type { InputName } from '../../src/inputs.js';
 import { RegistryClient, bufferBlobSource } from '../../src/image/registry.js';
 import { pushReferrer, referrerArtifact, referrersTag } from '../../src/image/referrers.js';
 import { silentLogger } from '../../src/util/log.js';
+import { buildBom } from '../../src/sbom/bom.js';
 
 const CDX = 'application/vnd.cyclonedx+json';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -357,5 +358,59 @@ describe('pushReferrer', () => {
     expect(String(err)).toMatch(
       /referrers tag schema reserves .* not an image index.*Fix: Delete or rename that tag/,
     );
+  });
+});
+
+describe('buildBom', () => {
+  it('lists a tokenizer added to the model with its pinned origin, and stays valid', async () => {
+    const file = { path: 'model.onnx', size: 3, sha256: 'a'.repeat(64) };
+    const text = buildBom({
+      tool: { name: 'package-onnx-model', version: '0.1.0' },
+      image: {
+        name: 'ghcr.io/org/roberta',
+        digest: `sha256:${'b'.repeat(64)}`,
+        mediaType: INDEX,
+        created: '2024-01-01T00:00:00Z',
+        tags: ['9'],
+        platformDigests: {},
+        base: { name: 'gcr.io/distroless/nodejs24-debian12', digest: `sha256:${'c'.repeat(64)}` },
+      },
+      model: {
+        name: 'roberta',
+        version: '9',
+        source: 'azureml://registries/reg/models/roberta/versions/9',
+        sha256: 'a'.repeat(64),
+        files: [file],
+        modelFile: 'model.onnx',
+        tokenizer: {
+          source: 'https://huggingface.co/FacebookAI/roberta-base',
+          revision: 'e2c8b7a1',
+          files: [{ path: 'tokenizer.json', size: 5, sha256: 'd'.repeat(64) }],
+        },
+        textModel: true,
+        inputs: [{ name: 'input', type: 'int64', shape: ['batch', 'sequence'] }],
+        outputs: [{ name: 'output', type: 'float32', shape: ['batch', 2] }],
+        labels: [],
+      },
+      server: { name: 'onnx-inference-server', version: '0.1.0', license: 'MIT', files: [], packages: [] },
+      runtime: {
+        ort: { name: 'onnxruntime-node', version: '1.30.0', license: 'MIT' },
+        common: { name: 'onnxruntime-common', version: '1.30.0', license: 'MIT' },
+        platforms: [],
+      },
+    });
+    expect(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text)).toBeNull();
+    const model = (JSON.parse(text) as { components: Component[] }).components.find(
+      (c) => c.type === 'machine-learning-model',
+    );
+    const tokenizer = model?.components?.find((c) => c.name === 'tokenizer') as Component & {
+      externalReferences: Array<{ url: string }>;
+    };
+    expect(tokenizer).toMatchObject({
+      type: 'data',
+      version: 'e2c8b7a1',
+      externalReferences: [{ url: 'https://huggingface.co/FacebookAI/roberta-base' }],
+      components: [{ name: 'tokenizer.json', hashes: [{ alg: 'SHA-256', content: 'd'.repeat(64) }] }],
+    });
   });
 });

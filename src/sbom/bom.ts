@@ -147,29 +147,31 @@ function buildRuntime(f: BomFacts): Models.Component[] {
   return [ort, common];
 }
 
-function buildBase(f: BomFacts): Models.Component {
-  const b = f.image.base;
-  // A local `oci-layout:`/`oci-archive:` base has no registry location to name in a purl.
-  const local = /^oci-(layout|archive):/.test(b.name);
-  const c = new Models.Component(Enums.ComponentType.Container, b.name, {
-    bomRef: 'base-image',
-    version: b.digest,
-    ...(!local && { purl: ociPurl(b.name, b.digest) }),
-    description: 'Base image',
+/** An image by digest; a local `oci-layout:`/`oci-archive:` one has no registry location for a purl. */
+function containerComponent(
+  ref: string,
+  name: string,
+  digest: string,
+  description: string,
+): Models.Component {
+  const c = new Models.Component(Enums.ComponentType.Container, name, {
+    bomRef: ref,
+    version: digest,
+    ...(!/^oci-(layout|archive):/.test(name) && { purl: ociPurl(name, digest) }),
+    description,
   });
-  c.hashes.set(SHA256, hex(b.digest));
+  c.hashes.set(SHA256, hex(digest));
   return c;
 }
 
 function buildImage(f: BomFacts): Models.Component {
   const i = f.image;
-  const c = new Models.Component(Enums.ComponentType.Container, i.name, {
-    bomRef: 'image',
-    version: i.digest,
-    purl: ociPurl(i.name, i.digest),
-    description: `Inference image for ${f.model.name} ${f.model.version}`,
-  });
-  c.hashes.set(SHA256, hex(i.digest));
+  const c = containerComponent(
+    'image',
+    i.name,
+    i.digest,
+    `Inference image for ${f.model.name} ${f.model.version}`,
+  );
   c.properties.add(prop('image:media-type', i.mediaType));
   for (const t of i.tags) c.properties.add(prop('image:tag', t));
   for (const [p, d] of Object.entries(i.platformDigests)) c.properties.add(prop(`image:platform:${p}`, d));
@@ -187,7 +189,7 @@ export function buildBom(f: BomFacts): string {
   const model = buildModel(f);
   const server = buildServer(f);
   const [ort, common] = buildRuntime(f) as [Models.Component, Models.Component];
-  const base = buildBase(f);
+  const base = containerComponent('base-image', f.image.base.name, f.image.base.digest, 'Base image');
   const tool = new Models.Component(Enums.ComponentType.Application, f.tool.name, {
     bomRef: 'tool',
     version: f.tool.version,
