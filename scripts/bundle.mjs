@@ -5,9 +5,12 @@
 // onnxruntime-node stays external in the server bundle: its native binaries are staged per
 // target platform into the image's node_modules instead of being copied for every platform.
 // `npm run bundle -- server` or `-- action` rebuilds only that part.
+// Next to the server bundle, bundled-packages.json lists the npm packages ncc compiled into it (from
+// the bundler's own module list; name, version, license from each package.json, integrity from
+// package-lock.json): the action's SBOM reads it.
 import ncc from '@vercel/ncc';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,10 +26,42 @@ const parts = {
   server: {
     dir: 'server-template/dist',
     targets: [
-      { entry: 'server-template/src/main.ts', out: 'server-template/dist', externals: ['onnxruntime-node'] },
+      {
+        entry: 'server-template/src/main.ts',
+        out: 'server-template/dist',
+        externals: ['onnxruntime-node'],
+        packageList: 'bundled-packages.json',
+      },
     ],
   },
 };
+
+/** The npm packages whose modules webpack compiled into a bundle, sorted by name and version. */
+async function bundledPackages(stats) {
+  const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')).packages ?? {};
+  const dirs = new Set();
+  for (const m of stats.compilation.modules) {
+    const resource = m.resource?.split(sep).join('/');
+    const match = resource && /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(resource);
+    if (match) dirs.add(match[1]);
+  }
+  const list = [];
+  for (const dir of dirs) {
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+    const entry = lock[relative(root, dir).split(sep).join('/')];
+    const license = typeof pkg.license === 'string' ? pkg.license : pkg.license?.type;
+    list.push({
+      name: pkg.name,
+      version: pkg.version,
+      ...(license && { license }),
+      ...(entry?.integrity && { integrity: entry.integrity }),
+    });
+  }
+  const seen = new Set();
+  return list
+    .filter((p) => (seen.has(`${p.name}@${p.version}`) ? false : seen.add(`${p.name}@${p.version}`)))
+    .sort((a, b) => (a.name === b.name ? (a.version < b.version ? -1 : 1) : a.name < b.name ? -1 : 1));
+}
 
 const wanted = process.argv.slice(2);
 for (const name of wanted)
@@ -36,7 +71,7 @@ for (const [name, part] of Object.entries(parts)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
   await rm(join(root, part.dir), { recursive: true, force: true });
   for (const t of part.targets) {
-    const { code, assets } = await ncc(join(root, t.entry), {
+    const { code, assets, stats } = await ncc(join(root, t.entry), {
       externals: t.externals,
       minify: false,
       sourceMap: false,
@@ -50,6 +85,10 @@ for (const [name, part] of Object.entries(parts)) {
     for (const [file, asset] of Object.entries(assets)) {
       await mkdir(dirname(join(outDir, file)), { recursive: true });
       await writeFile(join(outDir, file), asset.source, { mode: asset.permissions });
+    }
+    if (t.packageList) {
+      const list = await bundledPackages(stats);
+      await writeFile(join(outDir, t.packageList), `${JSON.stringify(list, null, 2)}\n`);
     }
     console.log(`bundled ${t.entry} -> ${t.out}/index.js (${Object.keys(assets).length} assets)`);
   }

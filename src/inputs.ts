@@ -30,6 +30,8 @@ export interface PackageOptions {
   baseRegistryPassword?: string;
   push: boolean;
   archive?: string;
+  /** Write a CycloneDX BOM and attach it to the pushed image (and the archive). */
+  sbom: boolean;
   smokeTest: SmokeTestMode;
   smokeTestInput?: unknown;
   smokeTestExpect: string[];
@@ -80,6 +82,7 @@ export const INPUT_NAMES = [
   'base-registry-password',
   'push',
   'archive',
+  'sbom',
   'smoke-test',
   'smoke-test-input',
   'smoke-test-expect',
@@ -287,6 +290,7 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
     baseRegistryPassword: opt('base-registry-password'),
     push: parseBool('push', opt('push') ?? 'true'),
     archive: opt('archive'),
+    sbom: parseBool('sbom', opt('sbom') ?? 'true'),
     smokeTest: smokeTest as SmokeTestMode,
     smokeTestInput,
     smokeTestExpect: splitList(get('smoke-test-expect')),

@@ -1,11 +1,13 @@
 /**
  * The mission, stage by stage: resolve the model, download and verify it, stage the server runtime,
- * smoke-test it in a process, build the image, smoke-test the container, and only then push.
+ * smoke-test it in a process, build the image and write its bill of materials, smoke-test the container,
+ * and only then push (the BOM last, attached to the pushed image).
  * Every stage's I/O comes in through `PipelineDeps`, so the same pipeline serves the action, the CLI
  * and the tests; a failure anywhere throws before the push, so nothing is half-pushed.
  */
 import { join } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError, isUserError } from './errors.js';
+import type { ReferrerArtifact } from './image/referrers.js';
 import { defaultImageName, expandTags, type PackageOptions, type RunContext } from './inputs.js';
 import type { PackageResult } from './report.js';
 import type { RunningServer } from './server-process.js';
@@ -46,6 +48,12 @@ export interface PushInfo {
   blobsSkipped: number;
 }
 
+/** The CycloneDX BOM of a build: the JSON file and the OCI artifact that attaches it to the image. */
+export interface SbomInfo {
+  path: string;
+  artifact: ReferrerArtifact;
+}
+
 export interface BuildRequest {
   runtimeDirs: Record<string, string>;
   model: FetchedModelInfo;
@@ -69,18 +77,24 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
     env: Record<string, string>,
   ): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
+  /** Writes the build's BOM (pushes nothing). */
+  writeSbom(req: BuildRequest & { image: Img }): Promise<SbomInfo>;
+  /** The OCI layout archive; `referrers` are listed in its index.json next to the image. */
   writeOciArchive(
     img: Img,
     path: string,
     imageName: string,
     tags: string[],
     dockerPlatform: string,
+    referrers: ReferrerArtifact[],
   ): Promise<void>;
   writeDockerArchive(img: Img, path: string, platform: string, repoTags: string[]): Promise<void>;
   dockerEngineVersion(): Promise<string | undefined>;
   runContainer(archive: string, imageRef: string): Promise<RunningServer>;
   pushImage(img: Img, imageName: string, tags: string[]): Promise<PushInfo>;
   writeManifests(dir: string, o: ManifestOptions): Promise<string[]>;
+  /** Pushes a referrer of the pushed image (referrers API, else the referrers tag). */
+  attachReferrer(artifact: ReferrerArtifact, imageName: string): Promise<'referrers-api' | 'referrers-tag'>;
 }
 
 export async function packageModel<Img extends BuiltImageInfo>(
@@ -124,8 +138,10 @@ export async function packageModel<Img extends BuiltImageInfo>(
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
   if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
-  const image = await deps.buildImage({ runtimeDirs, model, imageName, tags, labels });
+  const build: BuildRequest = { runtimeDirs, model, imageName, tags, labels };
+  const image = await deps.buildImage(build);
   logger.info(`Built ${imageName}@${image.digest}`);
+  const sbom = opts.sbom ? await deps.writeSbom({ ...build, image }) : undefined;
 
   if (wantContainer) {
     logger.info('Smoke test in a container');
@@ -145,7 +161,14 @@ export async function packageModel<Img extends BuiltImageInfo>(
       await deps.writeDockerArchive(image, opts.archive, dockerPlatform, refs);
       logger.info(`Wrote the docker-archive ${opts.archive} (${dockerPlatform})`);
     } else {
-      await deps.writeOciArchive(image, opts.archive, imageName, tags, dockerPlatform);
+      await deps.writeOciArchive(
+        image,
+        opts.archive,
+        imageName,
+        tags,
+        dockerPlatform,
+        sbom ? [sbom.artifact] : [],
+      );
       logger.info(
         `Wrote the OCI image archive ${opts.archive} (${opts.platforms.join(', ')}; docker load reads ${dockerPlatform})`,
       );
@@ -159,6 +182,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     logger.info(
       `Pushed ${imageName}@${upload.digest}: ${upload.blobsUploaded} blob(s) uploaded, ${upload.blobsSkipped} already there`,
     );
+    if (sbom) await attachSbom(deps, sbom, imageName, upload.digest);
   }
 
   let manifests: { dir: string; files: string[] } | undefined;
@@ -208,7 +232,29 @@ export async function packageModel<Img extends BuiltImageInfo>(
       bytesUploaded: upload.bytesUploaded,
     },
     smokeTests,
+    ...(sbom && { sbom: { path: sbom.path, digest: sbom.artifact.digest, attached: opts.push } }),
   };
+}
+
+/** The BOM goes up only once the image and its tags are; a failure then says the image is there. */
+async function attachSbom(
+  deps: PipelineDeps<BuiltImageInfo>,
+  sbom: SbomInfo,
+  imageName: string,
+  digest: string,
+): Promise<void> {
+  try {
+    const how = await deps.attachReferrer(sbom.artifact, imageName);
+    deps.logger.info(
+      `Attached the SBOM ${imageName}@${sbom.artifact.digest} to ${digest} (${how === 'referrers-api' ? 'indexed by the registry' : 'listed under the referrers tag'})`,
+    );
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new UserError(
+      `The image ${imageName}@${digest} and its tags were pushed, but attaching its SBOM failed: ${why}`,
+      `${isUserError(e) ? `${e.fix} ` : ''}Re-running pushes nothing twice and attaches it; or set sbom: false.`,
+    );
+  }
 }
 
 /** auto: a container test when a Docker engine answers and can run the host platform's image. */

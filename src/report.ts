@@ -36,6 +36,8 @@ export interface PackageResult {
   classLabels?: Record<string, string>;
   /** The folder and files the `manifests` input wrote. */
   manifests?: { dir: string; files: string[] };
+  /** The CycloneDX BOM: its file and the digest of the OCI artifact that attaches it to the image. */
+  sbom?: { path: string; digest: string; attached: boolean };
 }
 
 export function buildOutputs(r: PackageResult): Record<string, string> {
@@ -48,6 +50,8 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
     'model-name': r.model.name,
     'model-version': r.model.version,
     'model-sha256': r.model.sha256,
+    sbom: r.sbom?.path ?? '',
+    'sbom-digest': r.sbom?.digest ?? '',
     'smoke-test': JSON.stringify(
       Object.fromEntries(
         r.smokeTests.map((s) => [
@@ -64,6 +68,7 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
       ...(r.tokenizer && { tokenizer: r.tokenizer }),
       ...(r.classLabels && { classLabels: r.classLabels }),
       ...(r.manifests && { manifests: r.manifests }),
+      sbom: r.sbom,
       smokeTests: r.smokeTests.map((s) => ({
         mode: s.mode,
         predictions: s.predictions,
@@ -76,6 +81,14 @@ export function buildOutputs(r: PackageResult): Record<string, string> {
 /** Escapes a value for a markdown table cell. */
 function cell(v: string): string {
   return v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Where the BOM is: the file, and in the registry the referrer to fetch with oras. */
+function sbomCell(r: PackageResult): string {
+  const s = r.sbom as NonNullable<PackageResult['sbom']>;
+  const file = `CycloneDX 1.6 JSON \`${cell(s.path)}\``;
+  if (!s.attached) return `${file}; referrer \`${s.digest}\`${r.image.archive ? ' in the OCI archive' : ''}`;
+  return `${file}; attached to the image as \`${cell(r.image.name)}@${s.digest}\` (\`oras discover ${cell(r.image.name)}@${r.image.digest}\`)`;
 }
 
 export function buildSummary(r: PackageResult): string {
@@ -100,6 +113,7 @@ export function buildSummary(r: PackageResult): string {
     const kind = r.image.archiveFormat === 'docker' ? 'docker-archive' : 'OCI archive';
     rows.push([kind, `\`${cell(r.image.archive)}\``]);
   }
+  if (r.sbom) rows.push(['SBOM', sbomCell(r)]);
   if (r.upload) {
     rows.push([
       'Upload',

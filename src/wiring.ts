@@ -3,6 +3,8 @@
  * registry client, the host server process and the local Docker engine.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { dockerEngineVersion, runImageContainer } from './docker.js';
 import {
@@ -10,18 +12,22 @@ import {
   type BuiltImage,
   parseImageReference,
   pushImage,
+  RegistryClient,
   type RegistryCredentials,
   writeDockerArchive,
   writeOciArchive,
 } from './image/index.js';
 import { resolveRegistryCredentials } from './image/credentials.js';
+import { pushReferrer } from './image/referrers.js';
 import type { PackageOptions } from './inputs.js';
 import { writeManifests } from './manifests.js';
 import { fetchModel, parseModelReference } from './model-source/index.js';
 import { writeClassLabels } from './model-source/class-labels.js';
 import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
 import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
-import { hostPlatform, stageRuntime } from './runtime/index.js';
+import { findServerBundle, hostPlatform, stageRuntime } from './runtime/index.js';
+import { hashFiles } from './sbom/gather.js';
+import { createSbom } from './sbom/index.js';
 import { startServerProcess } from './server-process.js';
 import type { Logger } from './util/log.js';
 
@@ -54,6 +60,22 @@ function modelEnv(model: FetchedModelInfo): Record<string, string> {
 function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
   const v = env.SOURCE_DATE_EPOCH;
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** The image's `created` (a valid RFC 3339 time), else SOURCE_DATE_EPOCH, else the epoch. */
+function createdTime(label: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (label && !Number.isNaN(Date.parse(label))) return label;
+  return new Date((sourceDateEpoch(env) ?? 0) * 1000).toISOString();
+}
+
+/** Where the BOM file goes: RUNNER_TEMP (kept for later steps of the job, e.g. attest-sbom), else tmp. */
+function sbomPath(env: NodeJS.ProcessEnv, imageName: string, digest: string): string {
+  const name = imageName.split('/').pop() ?? 'image';
+  return join(
+    env.RUNNER_TEMP || tmpdir(),
+    'package-onnx-model-sbom',
+    `${name}-${digest.slice(7, 19)}.cdx.json`,
+  );
 }
 
 export function createDeps(w: WiringOptions): PipelineDeps<Image> {
@@ -184,12 +206,52 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
-    writeOciArchive: (img, path, imageName, tags, dockerPlatform) =>
+    async writeSbom(req) {
+      const host = hostPlatform();
+      const hostRuntimeDir = req.runtimeDirs[host] ?? (await stageRuntime(host, { logger })).dir;
+      const serverDir = findServerBundle();
+      const repoRoot = dirname(dirname(serverDir));
+      const tool = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+      const img = req.image;
+      const tok = req.model.tokenizer;
+      const sbom = await createSbom({
+        tool: { name: 'package-onnx-model', version: tool.version },
+        image: {
+          name: req.imageName,
+          digest: img.digest,
+          mediaType: img.mediaType,
+          size: img.bytes.length,
+          created: createdTime(img.labels['org.opencontainers.image.created'], w.env),
+          tags: req.tags,
+          platformDigests: img.platformDigests,
+          base: img.base,
+        },
+        model: {
+          ...req.model,
+          modelFile: (req.model as Model).modelFile,
+          tokenizer: tok && {
+            source: tok.source,
+            ...((tok.commit ?? tok.revision) && { revision: (tok.commit ?? tok.revision) as string }),
+            files: await hashFiles(req.model.dir, tok.files),
+          },
+        },
+        runtimeDirs: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
+        hostRuntimeDir,
+        serverDir,
+        repoRoot,
+        path: sbomPath(w.env, req.imageName, img.digest),
+      });
+      logger.info(`Wrote the SBOM ${sbom.path} (CycloneDX 1.6, ${sbom.bytes.length} bytes)`);
+      return sbom;
+    },
+
+    writeOciArchive: (img, path, imageName, tags, dockerPlatform, referrers) =>
       writeOciArchive(
         img,
         path,
         tags.map((t) => `${imageName}:${t}`),
         dockerPlatform,
+        referrers,
       ),
 
     writeDockerArchive: (img, path, platform, repoTags) => writeDockerArchive(img, path, platform, repoTags),
@@ -214,6 +276,18 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         blobsUploaded: r.blobsUploaded,
         blobsSkipped: r.blobsSkipped,
       };
+    },
+
+    async attachReferrer(artifact, imageName) {
+      const target = parseImageReference(imageName);
+      const credentials = await credentialsFor(target.registry, false);
+      const client = new RegistryClient({
+        registry: target.registry,
+        ...(credentials && { credentials }),
+        insecureRegistries: opts.insecureRegistries,
+        logger,
+      });
+      return pushReferrer(client, target.repository, artifact, logger);
     },
   };
 }

@@ -10,6 +10,7 @@ import {
   generateBlobSASQueryParameters,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -351,6 +352,19 @@ describe('the action', () => {
     expect(run.summary).toContain(`| Model sha256 | \`${o['model-sha256']}\` |`);
     for (const [p, d] of Object.entries(platforms)) expect(run.summary).toContain(`| ${p} | \`${d}\` |`);
     expect(run.summary).toMatch(/\| process \| `POST \/predict` .* \| POSITIVE, POSITIVE, NEGATIVE \|/);
+
+    // The bundled action writes a valid CycloneDX BOM naming the Azure ML asset, attached to the image.
+    const bomText = await readFile(o.sbom as string, 'utf8');
+    expect(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(bomText)).toBeNull();
+    const bom = JSON.parse(bomText) as {
+      components: Array<{ type: string; externalReferences?: Array<{ url: string }> }>;
+    };
+    const source = (JSON.parse(o.metadata ?? '{}') as { model: { source: string } }).model.source;
+    expect(source).toMatch(/^azureml:\/\//);
+    expect(bom.components.find((c) => c.type === 'machine-learning-model')?.externalReferences).toEqual([
+      expect.objectContaining({ url: source }),
+    ]);
+    expect(run.summary).toContain(`${image}@${o['sbom-digest']}`);
 
     // No credential, issued token or account key is visible.
     const visible = visibleOutput(run);

@@ -87,6 +87,8 @@ describe('readInputs', () => {
     expect(o.platforms).toEqual(['linux/amd64', 'linux/arm64']);
     expect(o.registry).toBe('ghcr.io');
     expect(o.push).toBe(true);
+    expect(o.sbom).toBe(true);
+    expect(readInputs(inputs({ model: 'm', sbom: 'false' })).sbom).toBe(false);
     expect(o.smokeTest).toBe('auto');
     expect(o.port).toBe(8080);
     expect(o.serverEnv).toEqual({ PORT: '8080' });
@@ -129,6 +131,7 @@ describe('readInputs', () => {
     ['bad smoke-test mode', { model: 'm', 'smoke-test': 'sometimes' }, /smoke-test/],
     ['bad smoke-test JSON', { model: 'm', 'smoke-test-input': '[oops' }, /not valid JSON/],
     ['bad push', { model: 'm', push: 'maybe' }, /not a boolean/],
+    ['bad sbom', { model: 'm', sbom: 'cyclonedx' }, /'sbom' is 'cyclonedx', not a boolean/],
     ['bad port', { model: 'm', port: '70000' }, /between 1 and 65535/],
     ['bad workers', { model: 'm', workers: 'many' }, /whole number/],
     ['bad label line', { model: 'm', labels: 'just-a-word' }, /not key=value/],

@@ -82,6 +82,20 @@ describe('outputs', () => {
       },
     });
     expect(JSON.parse(o.metadata ?? '').image.base.digest).toBe(result.image.base.digest);
+    expect([o.sbom, o['sbom-digest']]).toEqual(['', '']);
+  });
+
+  it('give the SBOM file and its referrer digest, which the summary shows with the oras call', () => {
+    const sbom = {
+      path: '/runner/temp/sentiment.cdx.json',
+      digest: `sha256:${'f'.repeat(64)}`,
+      attached: true,
+    };
+    const o = buildOutputs({ ...result, sbom });
+    expect([o.sbom, o['sbom-digest']]).toEqual([sbom.path, sbom.digest]);
+    expect(buildSummary({ ...result, sbom })).toContain(
+      `| SBOM | CycloneDX 1.6 JSON \`${sbom.path}\`; attached to the image as \`ghcr.io/org/sentiment@${sbom.digest}\` (\`oras discover ghcr.io/org/sentiment@${result.image.digest}\`) |`,
+    );
   });
 });
 

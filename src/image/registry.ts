@@ -517,12 +517,16 @@ export class RegistryClient {
     }, this.longRetry);
   }
 
-  /** PUT a manifest or index under a tag or its digest; returns the digest the registry reports. */
+  /**
+   * PUT a manifest or index under a tag or its digest; returns the digest the registry reports.
+   * `onHeaders` sees the response's headers (a referrer push reads `OCI-Subject` from them).
+   */
   async putManifest(
     repository: string,
     reference: string,
     bytes: Buffer,
     mediaType: string,
+    onHeaders?: (headers: Headers) => void,
   ): Promise<string> {
     const res = await this.request({
       method: 'PUT',
@@ -541,6 +545,7 @@ export class RegistryClient {
       );
     }
     this.stats.bytesUploaded += bytes.length;
+    onHeaders?.(res.headers);
     return res.headers.get('docker-content-digest') ?? sha256(bytes);
   }
 }

@@ -174,7 +174,11 @@ async function findLocalPackage(
 }
 
 /** sha512 integrity of `node_modules/<name>` in the package-lock.json next to server-template/. */
-async function lockIntegrity(repoRoot: string, name: string, version: string): Promise<string | undefined> {
+export async function lockIntegrity(
+  repoRoot: string,
+  name: string,
+  version: string,
+): Promise<string | undefined> {
   try {
     const lock = (await readJson(join(repoRoot, 'package-lock.json'))) as {
       packages?: Record<string, { version?: string; integrity?: string }>;
