@@ -346,7 +346,12 @@ describe('registry with htpasswd (Basic) auth', () => {
       expect(res.status).toBe(202);
       expect(new URL(res.headers.get('location')!, proxy.url).host).toBe(proxy.host);
       expect(proxy.requests).toEqual([
-        { method: 'POST', path: '/v2/env/proxied/blobs/uploads/', status: 202 },
+        {
+          method: 'POST',
+          path: '/v2/env/proxied/blobs/uploads/',
+          status: 202,
+          authorization: basic(reg.username, reg.password),
+        },
       ]);
     } finally {
       await proxy.stop();
