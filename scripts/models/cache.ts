@@ -14,6 +14,7 @@ import {
   BROKEN_DIRS,
   FAULTY_DIRS,
   writeBroken,
+  writeEcho,
   writeOddOutputs,
   writeFaulty,
   writeRoberta9,
@@ -84,6 +85,8 @@ export interface FixtureModels {
   head: string;
   /** Models that run but answer NaN or unnormalized probabilities (the smoke test must refuse them). */
   faulty: FaultyModels;
+  /** in_<type> -> out_<type> unchanged for every v2 datatype, [batch, c, h, w] each. */
+  echo: string;
 }
 
 /** Model directories for tests and bench scripts, generated once into the cache. */
@@ -94,6 +97,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     await writeBroken(join(dir, 'broken'));
     await writeOddOutputs(join(dir, 'odd'));
     await writeFaulty(join(dir, 'faulty'));
+    await writeEcho(join(dir, 'echo'));
   });
   const broken = Object.fromEntries(
     Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
@@ -109,6 +113,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     pooled: join(root, 'odd', 'pooled'),
     head: join(root, 'odd', 'head'),
     faulty,
+    echo: join(root, 'echo'),
   };
 }
 
