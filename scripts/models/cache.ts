@@ -15,6 +15,7 @@ import {
   FAULTY_DIRS,
   writeBroken,
   writeEcho,
+  writeImage,
   writeOddOutputs,
   writeFaulty,
   writeRoberta9,
@@ -87,6 +88,8 @@ export interface FixtureModels {
   faulty: FaultyModels;
   /** in_<type> -> out_<type> unchanged for every v2 datatype, [batch, c, h, w] each. */
   echo: string;
+  /** image FP32 [batch, 3, 48, 192] -> mean [batch]. */
+  image: string;
 }
 
 /** Model directories for tests and bench scripts, generated once into the cache. */
@@ -98,6 +101,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     await writeOddOutputs(join(dir, 'odd'));
     await writeFaulty(join(dir, 'faulty'));
     await writeEcho(join(dir, 'echo'));
+    await writeImage(join(dir, 'image'));
   });
   const broken = Object.fromEntries(
     Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
@@ -114,6 +118,7 @@ export async function fixtureModels(): Promise<FixtureModels> {
     head: join(root, 'odd', 'head'),
     faulty,
     echo: join(root, 'echo'),
+    image: join(root, 'image'),
   };
 }
 

@@ -4,7 +4,12 @@
  * the protocol routes.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -65,7 +70,10 @@ function parseJson(body: Buffer): unknown {
   } catch {
     const at = invalidUtf8Offset(body);
     const where = at >= body.length ? 'it ends inside a character' : `invalid character at byte ${at}`;
-    throw new HttpError(400, `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`);
+    throw new HttpError(
+      400,
+      `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`,
+    );
   }
   if (text === '') throw new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]');
   try {

@@ -45,7 +45,10 @@ export function modelMetadata(service: InferenceService): Record<string, unknown
  * The binary data of each input (binary tensor data extension), in input order: undefined for inputs
  * sent as JSON. The sizes must add up to exactly the bytes after the JSON header.
  */
-function binarySlices(tensors: Record<string, unknown>[], binary: Buffer | undefined): (Buffer | undefined)[] {
+function binarySlices(
+  tensors: Record<string, unknown>[],
+  binary: Buffer | undefined,
+): (Buffer | undefined)[] {
   let offset = 0;
   const slices = tensors.map((t) => {
     const name = String(t.name);
@@ -149,7 +152,8 @@ function decodeInputs(
 }
 
 function optionalBool(value: unknown, what: string): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw new HttpError(400, `${what} must be true or false`);
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new HttpError(400, `${what} must be true or false`);
   return value;
 }
 
@@ -192,7 +196,11 @@ export function v2Routes(
     reply.code(ok ? 200 : 503);
     return { [key]: ok };
   };
-  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
+  app.get('/v2', async () => ({
+    name: SERVER_NAME,
+    version: SERVER_VERSION,
+    extensions: ['binary_tensor_data'],
+  }));
   app.get('/v2/health/live', async (_req, reply) => healthReply(reply, 'live', health.live()));
   app.get('/v2/health/ready', async (_req, reply) => healthReply(reply, 'ready', health.ready()));
 
