@@ -256,7 +256,7 @@ describe('body limits that fit tensors', () => {
   // Two 3x48x192 FP32 images as JSON: about 1.1 MB.
   const images = (): string => imagesRequest(2);
 
-  it('answers a 1.2 MB JSON request of two 3x48x192 FP32 images', async () => {
+  it('answers a JSON request over 1 MiB of two 3x48x192 FP32 images', async () => {
     const body = images();
     // Over the 1 MiB limit that served every route before.
     expect(body.length).toBeGreaterThan(1024 * 1024);
