@@ -233,6 +233,7 @@ describe('binary tensor data extension', () => {
     const { body } = tritonRequest(numpyBytes(), [1, 1, 1, 3]);
     const res = await post(inferUrl(echo), body, { 'content-type': 'application/octet-stream' });
     expect(res.status).toBe(400);
+    expect(JSON.parse(res.body.toString()).error).toMatch(/needs the Inference-Header-Content-Length header/);
   });
 });
 

@@ -170,7 +170,16 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
     try {
       done(null, parseJson(body));
     } catch (err) {
-      done(err as Error, undefined);
+      const binary = (request.headers['content-type'] ?? '').startsWith('application/octet-stream');
+      done(
+        binary && err instanceof HttpError
+          ? new HttpError(
+              400,
+              `${err.message}; an application/octet-stream body in the binary tensor data format needs the Inference-Header-Content-Length header (the JSON part's byte length)`,
+            )
+          : (err as Error),
+        undefined,
+      );
     }
   });
 
