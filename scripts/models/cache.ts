@@ -14,6 +14,8 @@ import {
   BROKEN_DIRS,
   FAULTY_DIRS,
   writeBroken,
+  writeEcho,
+  writeImage,
   writeOddOutputs,
   writeFaulty,
   writeRoberta9,
@@ -84,6 +86,10 @@ export interface FixtureModels {
   head: string;
   /** Models that run but answer NaN or unnormalized probabilities (the smoke test must refuse them). */
   faulty: FaultyModels;
+  /** in_<type> -> out_<type> unchanged for every v2 datatype, [batch, c, h, w] each. */
+  echo: string;
+  /** image FP32 [batch, 3, 48, 192] -> mean [batch]. */
+  image: string;
 }
 
 /** Model directories for tests and bench scripts, generated once into the cache. */
@@ -94,6 +100,8 @@ export async function fixtureModels(): Promise<FixtureModels> {
     await writeBroken(join(dir, 'broken'));
     await writeOddOutputs(join(dir, 'odd'));
     await writeFaulty(join(dir, 'faulty'));
+    await writeEcho(join(dir, 'echo'));
+    await writeImage(join(dir, 'image'));
   });
   const broken = Object.fromEntries(
     Object.entries(BROKEN_DIRS).map(([key, name]) => [key, join(root, 'broken', name)]),
@@ -109,6 +117,8 @@ export async function fixtureModels(): Promise<FixtureModels> {
     pooled: join(root, 'odd', 'pooled'),
     head: join(root, 'odd', 'head'),
     faulty,
+    echo: join(root, 'echo'),
+    image: join(root, 'image'),
   };
 }
 

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { classifierConfig, roberta9Model, sentimentModel, sentimentVocab } from './sentiment.js';
-import { headModel, pooledModel, tensorModel } from './tensor.js';
+import { echoModel, headModel, imageModel, pooledModel, tensorModel } from './tensor.js';
 import { MODEL_MAX_LENGTH, tokenizerConfig, tokenizerJson, truncateBpe, type Bpe } from './tokenizer.js';
 import {
   resolveTransformerOptions,
@@ -71,6 +71,16 @@ export async function writeRoberta9(dir: string): Promise<void> {
 /** The iris-like tensor model: just model.onnx. */
 export async function writeTensor(dir: string): Promise<void> {
   await writeFiles(dir, { 'model.onnx': tensorModel() });
+}
+
+/** The echo model (every v2 datatype in and out unchanged): just model.onnx. */
+export async function writeEcho(dir: string): Promise<void> {
+  await writeFiles(dir, { 'model.onnx': echoModel() });
+}
+
+/** The image-shaped FP32 model (mean of each 3x48x192 image): just model.onnx. */
+export async function writeImage(dir: string): Promise<void> {
+  await writeFiles(dir, { 'model.onnx': imageModel() });
 }
 
 /**

@@ -120,7 +120,21 @@ const root = protobuf.parse(ONNX_PROTO_SUBSET, { keepCase: true }).root;
 const ModelProtoType = root.lookupType('onnx.ModelProto');
 
 /** TensorProto.DataType values used by the generators. */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DataType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+} as const;
 export type ElemType = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values. */

@@ -4,7 +4,12 @@
  * the protocol routes.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -13,7 +18,11 @@ import { predictRoutes } from './routes/predict.js';
 import { v1Routes } from './routes/v1.js';
 import { type Health, v2Routes } from './routes/v2.js';
 import type { InferenceService } from './service.js';
+import { HEADER_LENGTH, splitBinaryBody } from './binary.js';
 import { TensorError } from './tensors.js';
+
+/** Routes that take tensors (v2 infer, KServe v1 predict): they get MAX_TENSOR_BODY_BYTES. */
+const TENSOR_ROUTES = /^\/v2\/models\/.*\/infer$|^\/v1\/models\//;
 
 export interface AppDeps {
   config: Config;
@@ -48,6 +57,30 @@ function invalidUtf8Offset(bytes: Uint8Array): number {
     if (b < 0x80) break;
   }
   return lo;
+}
+
+/**
+ * A JSON body. Bodies arrive as bytes and must be UTF-8 (RFC 8259): fastify's string parsing would turn
+ * invalid bytes into U+FFFD and predict on text the client never sent.
+ */
+function parseJson(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(body).trim();
+  } catch {
+    const at = invalidUtf8Offset(body);
+    const where = at >= body.length ? 'it ends inside a character' : `invalid character at byte ${at}`;
+    throw new HttpError(
+      400,
+      `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`,
+    );
+  }
+  if (text === '') throw new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `the request body is not valid JSON (${(err as Error).message})`);
+  }
 }
 
 export function buildApp({ config, service, metrics, health, stopping }: AppDeps): FastifyInstance {
@@ -87,33 +120,66 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
   // buffers stay bounded); existing connections keep being served.
   app.server.maxConnections = config.maxConnections;
 
+  // Text routes keep MAX_BODY_BYTES (the app default); tensor routes take MAX_TENSOR_BODY_BYTES.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'POST' && TENSOR_ROUTES.test(route.url)) route.bodyLimit = config.maxTensorBodyBytes;
+  });
+
+  // Bytes of request bodies held until their reply is sent (or the connection closes), bounded by
+  // MAX_QUEUED_BYTES: under a burst, memory stays bounded and the excess gets 503 + Retry-After before
+  // its body is parsed. The parser counts a body in; its reply's close counts it out.
+  let heldBytes = 0;
+  const held = new WeakMap<FastifyRequest, number>();
+  app.addHook('preParsing', async (request, reply, payload) => {
+    reply.raw.once('close', () => {
+      heldBytes -= held.get(request) ?? 0;
+      held.delete(request);
+    });
+    return payload;
+  });
+
   // The original Flask app's README posts JSON with curl's default form content type: parse every body
-  // as JSON, whatever its Content-Type says.
+  // as JSON, whatever its Content-Type says; a body with Inference-Header-Content-Length is in the binary
+  // tensor data format (a JSON header, then raw tensor bytes), whatever its Content-Type says too.
   app.removeAllContentTypeParsers();
-  // Bodies arrive as bytes and must be UTF-8 (RFC 8259): fastify's string parsing would turn invalid
-  // bytes into U+FFFD and predict on text the client never sent.
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
-    let text: string;
-    try {
-      text = utf8.decode(body as Buffer).trim();
-    } catch {
-      const at = invalidUtf8Offset(body as Buffer);
-      const where =
-        at >= (body as Buffer).length ? 'it ends inside a character' : `invalid character at byte ${at}`;
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, payload, done) => {
+    const body = payload as Buffer;
+    if (heldBytes + body.length > config.maxQueuedBytes) {
+      metrics.rejected.inc({ reason: 'queued_bytes' });
       done(
-        new HttpError(400, `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`),
+        new HttpError(
+          503,
+          `the server holds ${heldBytes} bytes of queued requests and this one (${body.length} bytes) would exceed MAX_QUEUED_BYTES=${config.maxQueuedBytes}; retry later`,
+          { 'retry-after': String(config.retryAfterSeconds) },
+        ),
         undefined,
       );
       return;
     }
-    if (text === '') {
-      done(new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]'), undefined);
+    heldBytes += body.length;
+    held.set(request, body.length);
+    const headerLength = request.headers[HEADER_LENGTH];
+    if (typeof headerLength === 'string') {
+      try {
+        done(null, splitBinaryBody(body, headerLength));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
       return;
     }
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJson(body));
     } catch (err) {
-      done(new HttpError(400, `the request body is not valid JSON (${(err as Error).message})`), undefined);
+      const binary = (request.headers['content-type'] ?? '').startsWith('application/octet-stream');
+      done(
+        binary && err instanceof HttpError
+          ? new HttpError(
+              400,
+              `${err.message}; an application/octet-stream body in the binary tensor data format needs the Inference-Header-Content-Length header (the JSON part's byte length)`,
+            )
+          : (err as Error),
+        undefined,
+      );
     }
   });
 
@@ -153,7 +219,9 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
       status = err.statusCode;
       message =
         err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-          ? `the request body exceeds ${config.maxBodyBytes} bytes (MAX_BODY_BYTES)`
+          ? TENSOR_ROUTES.test(request.routeOptions.url ?? '')
+            ? `the request body exceeds ${config.maxTensorBodyBytes} bytes (MAX_TENSOR_BODY_BYTES); fix: send fewer rows per request, or tensors as binary data (Inference-Header-Content-Length), or raise MAX_TENSOR_BODY_BYTES`
+            : `the request body exceeds ${config.maxBodyBytes} bytes (MAX_BODY_BYTES); fix: send fewer texts per request or raise MAX_BODY_BYTES`
           : err.message;
     } else {
       status = 500;

@@ -33,7 +33,12 @@ export interface Config {
   idleTimeoutMs: number;
   /** Most open connections; further ones are closed as they arrive. */
   maxConnections: number;
+  /** Largest body on text routes (/predict, /tei/predict, ...). */
   maxBodyBytes: number;
+  /** Largest body on tensor routes (v2 infer, KServe v1 predict). */
+  maxTensorBodyBytes: number;
+  /** Most bytes of request bodies held at once (received, not yet answered). */
+  maxQueuedBytes: number;
   maxTexts: number;
   /** undefined = from tokenizer_config.json model_max_length / config.json, capped at 512 otherwise. */
   maxSequenceLength: number | undefined;
@@ -125,7 +130,23 @@ export const SETTINGS: readonly Setting[] = [
     default: '1024',
     description: 'Most open connections; further ones are closed at once until one ends.',
   },
-  { env: 'MAX_BODY_BYTES', default: '1048576', description: 'Largest request body; larger gets 413.' },
+  {
+    env: 'MAX_BODY_BYTES',
+    default: '1048576',
+    description: 'Largest request body on text routes (`/predict`, `/tei/predict`); larger gets 413.',
+  },
+  {
+    env: 'MAX_TENSOR_BODY_BYTES',
+    default: '67108864',
+    description:
+      'Largest request body on tensor routes (`/v2/models/.../infer`, `/v1/models/...:predict`); larger gets 413. Binary tensor data needs about a third of the JSON size.',
+  },
+  {
+    env: 'MAX_QUEUED_BYTES',
+    default: '268435456',
+    description:
+      'Most bytes of request bodies held at once (received and not yet answered); beyond it requests get 503 with Retry-After. At least MAX_TENSOR_BODY_BYTES and MAX_BODY_BYTES.',
+  },
   {
     env: 'MAX_TEXTS',
     default: '256',
@@ -235,6 +256,18 @@ export function parseConfig(env: Env, cores: number): Config {
     );
   }
 
+  const maxBodyBytes = intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2);
+  const maxTensorBodyBytes = intSetting(env, 'MAX_TENSOR_BODY_BYTES', 64 * 1024 * 1024, 2);
+  const maxQueuedBytes = intSetting(env, 'MAX_QUEUED_BYTES', 256 * 1024 * 1024, 2);
+  // One request of the largest allowed size must fit, or it could never be answered.
+  const largest = Math.max(maxBodyBytes, maxTensorBodyBytes);
+  if (maxQueuedBytes < largest) {
+    const which = largest === maxTensorBodyBytes ? 'MAX_TENSOR_BODY_BYTES' : 'MAX_BODY_BYTES';
+    throw new ConfigError(
+      `MAX_QUEUED_BYTES=${maxQueuedBytes} is below ${which}=${largest}, so a request of the allowed size could never be accepted; fix: set MAX_QUEUED_BYTES to at least ${largest}`,
+    );
+  }
+
   return {
     modelDir: stringSetting(env, 'MODEL_DIR') ?? '/app/model',
     modelFile: stringSetting(env, 'MODEL_FILE'),
@@ -254,7 +287,9 @@ export function parseConfig(env: Env, cores: number): Config {
     keepAliveTimeoutMs: intSetting(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1),
     idleTimeoutMs,
     maxConnections: intSetting(env, 'MAX_CONNECTIONS', 1024, 1),
-    maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),
+    maxBodyBytes,
+    maxTensorBodyBytes,
+    maxQueuedBytes,
     maxTexts: intSetting(env, 'MAX_TEXTS', 256, 1),
     maxSequenceLength: optionalInt(env, 'MAX_SEQUENCE_LENGTH', 2),
     shutdownTimeoutMs: intSetting(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),

@@ -164,10 +164,10 @@ export interface V2InputTensor {
 }
 
 /**
- * Decodes one v2 request tensor against the model's spec: datatype must match, shape must have the
- * model's rank and fixed dims, and the data count must equal the shape's product.
+ * Checks one v2 request tensor's datatype and shape against the model's spec: datatype must match, shape
+ * must have the model's rank and fixed dims. Returns the type and dims.
  */
-export function decodeV2Tensor(input: V2InputTensor, spec: TensorSpec): WireTensor {
+export function checkV2Tensor(input: V2InputTensor, spec: TensorSpec): { type: OrtType; dims: number[] } {
   const name = spec.name;
   if (typeof input.datatype !== 'string') throw new TensorError(`input '${name}': datatype is required`);
   const type = ortType(input.datatype);
@@ -197,6 +197,16 @@ export function decodeV2Tensor(input: V2InputTensor, spec: TensorSpec): WireTens
       );
     }
   });
+  return { type, dims };
+}
+
+/**
+ * Decodes one v2 request tensor in JSON form against the model's spec (see checkV2Tensor); the data
+ * count must equal the shape's product.
+ */
+export function decodeV2Tensor(input: V2InputTensor, spec: TensorSpec): WireTensor {
+  const name = spec.name;
+  const { type, dims } = checkV2Tensor(input, spec);
   if (input.data === undefined || input.data === null)
     throw new TensorError(`input '${name}': data is required`);
   const flat: unknown[] = [];

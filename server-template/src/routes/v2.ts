@@ -5,8 +5,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { InferenceService } from '../service.js';
+import { BinaryBody, decodeBinaryTensor, encodeBinaryTensor, HEADER_LENGTH } from '../binary.js';
 import type { TensorSpec, WireTensor } from '../tensors.js';
-import { decodeV2Tensor, TensorError, toJsonData, v2Datatype } from '../tensors.js';
+import { checkV2Tensor, decodeV2Tensor, TensorError, toJsonData, v2Datatype } from '../tensors.js';
 import { checkModel, isObject, parseTexts, timingHeaders } from './common.js';
 
 export interface Health {
@@ -40,10 +41,50 @@ export function modelMetadata(service: InferenceService): Record<string, unknown
   };
 }
 
+/**
+ * The binary data of each input (binary tensor data extension), in input order: undefined for inputs
+ * sent as JSON. The sizes must add up to exactly the bytes after the JSON header.
+ */
+function binarySlices(
+  tensors: Record<string, unknown>[],
+  binary: Buffer | undefined,
+): (Buffer | undefined)[] {
+  let offset = 0;
+  const slices = tensors.map((t) => {
+    const name = String(t.name);
+    const size = isObject(t.parameters) ? t.parameters.binary_data_size : undefined;
+    if (size === undefined) return undefined;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw new HttpError(400, `input '${name}': parameters.binary_data_size must be a non-negative integer`);
+    }
+    if (binary === undefined) {
+      throw new HttpError(
+        400,
+        `input '${name}' has parameters.binary_data_size but the request has no Inference-Header-Content-Length header; fix: send the JSON part's byte length in that header, followed by the binary data`,
+      );
+    }
+    if (t.data !== undefined) {
+      throw new HttpError(400, `input '${name}' has both data and parameters.binary_data_size; send one`);
+    }
+    const slice = binary.subarray(offset, offset + size);
+    offset += size;
+    return slice;
+  });
+  const received = binary?.length ?? 0;
+  if (offset !== received) {
+    throw new HttpError(
+      400,
+      `the inputs' binary_data_size add up to ${offset} bytes but ${received} bytes follow the JSON header (Inference-Header-Content-Length); fix: make them equal`,
+    );
+  }
+  return slices;
+}
+
 function decodeInputs(
   service: InferenceService,
   body: Record<string, unknown>,
   maxTexts: number,
+  binary: Buffer | undefined,
 ): { texts: string[]; feeds: undefined } | { texts: undefined; feeds: Record<string, WireTensor> } {
   const inputs = body.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) {
@@ -67,6 +108,7 @@ function decodeInputs(
       `unexpected inference input '${unexpected}' for model '${service.info.name}', allowed inputs are: ${allowed.join(', ')}`,
     );
   }
+  const slices = binarySlices(tensors, binary);
   const first = tensors[0] as Record<string, unknown>;
   const isText = (t: Record<string, unknown>): boolean =>
     t.name === TEXT_INPUT && typeof t.datatype === 'string' && t.datatype.toUpperCase() === 'BYTES';
@@ -81,7 +123,10 @@ function decodeInputs(
     if (!Array.isArray(shape) || shape.length !== 1 || typeof shape[0] !== 'number') {
       throw new HttpError(400, `input '${String(first.name)}': a BYTES text input has shape [n]`);
     }
-    const texts = parseTexts(first.data, maxTexts, `input '${String(first.name)}' data`);
+    const slice = slices[0];
+    const data =
+      slice === undefined ? first.data : decodeBinaryTensor('string', shape as number[], slice, TEXT_INPUT);
+    const texts = parseTexts(data, maxTexts, `input '${String(first.name)}' data`);
     if (texts.length !== shape[0]) {
       throw new HttpError(
         400,
@@ -91,18 +136,41 @@ function decodeInputs(
     return { texts, feeds: undefined };
   }
   const feeds: Record<string, WireTensor> = {};
-  for (const t of tensors) {
+  tensors.forEach((t, i) => {
     const spec = service.info.inputs.find((s) => s.name === t.name);
     if (spec === undefined) throw new HttpError(400, `input '${TEXT_INPUT}': datatype must be BYTES`);
-    feeds[spec.name] = decodeV2Tensor(t, spec);
-  }
+    const slice = slices[i];
+    if (slice === undefined) feeds[spec.name] = decodeV2Tensor(t, spec);
+    else {
+      const { type, dims } = checkV2Tensor(t, spec);
+      feeds[spec.name] = { type, dims, data: decodeBinaryTensor(type, dims, slice, spec.name) };
+    }
+  });
   const missing = service.info.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name);
   if (missing.length > 0) throw new HttpError(400, `missing input(s): ${missing.join(', ')}`);
   return { texts: undefined, feeds };
 }
 
-function requestedOutputs(service: InferenceService, body: Record<string, unknown>): string[] | undefined {
-  if (body.outputs === undefined) return undefined;
+function optionalBool(value: unknown, what: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new HttpError(400, `${what} must be true or false`);
+  return value;
+}
+
+/**
+ * The outputs to return and whether each goes as binary data: per-output `parameters.binary_data`,
+ * else the request's `parameters.binary_data_output`, else JSON.
+ */
+function requestedOutputs(
+  service: InferenceService,
+  body: Record<string, unknown>,
+): { name: string; binary: boolean }[] {
+  const all =
+    optionalBool(
+      isObject(body.parameters) ? body.parameters.binary_data_output : undefined,
+      'parameters.binary_data_output',
+    ) ?? false;
+  if (body.outputs === undefined) return service.info.outputs.map((o) => ({ name: o.name, binary: all }));
   if (!Array.isArray(body.outputs)) throw new HttpError(400, 'outputs must be an array of {name}');
   return body.outputs.map((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string')
@@ -111,7 +179,10 @@ function requestedOutputs(service: InferenceService, body: Record<string, unknow
       const known = service.info.outputs.map((s) => s.name).join(', ');
       throw new HttpError(400, `unknown output '${o.name}'; the model gives: ${known}`);
     }
-    return o.name;
+    const own = isObject(o.parameters)
+      ? optionalBool(o.parameters.binary_data, `outputs[${i}].parameters.binary_data`)
+      : undefined;
+    return { name: o.name, binary: own ?? all };
   });
 }
 
@@ -125,7 +196,11 @@ export function v2Routes(
     reply.code(ok ? 200 : 503);
     return { [key]: ok };
   };
-  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] }));
+  app.get('/v2', async () => ({
+    name: SERVER_NAME,
+    version: SERVER_VERSION,
+    extensions: ['binary_tensor_data'],
+  }));
   app.get('/v2/health/live', async (_req, reply) => healthReply(reply, 'live', health.live()));
   app.get('/v2/health/ready', async (_req, reply) => healthReply(reply, 'ready', health.ready()));
 
@@ -150,13 +225,14 @@ export function v2Routes(
     reply: FastifyReply,
   ) => {
     checkModel(service, req.params.name, req.params.version);
-    const body = req.body;
+    const binary = req.body instanceof BinaryBody ? req.body.data : undefined;
+    const body = req.body instanceof BinaryBody ? req.body.header : req.body;
     if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object {"inputs": [...]}');
     if (body.id !== undefined && typeof body.id !== 'string') throw new HttpError(400, 'id must be a string');
     const wanted = requestedOutputs(service, body);
     let decoded;
     try {
-      decoded = decodeInputs(service, body, maxTexts);
+      decoded = decodeInputs(service, body, maxTexts, binary);
     } catch (err) {
       if (err instanceof TensorError) throw new HttpError(400, err.message);
       throw err;
@@ -166,18 +242,28 @@ export function v2Routes(
         ? await service.inferTexts(decoded.texts)
         : await service.inferTensors(decoded.feeds);
     timingHeaders(reply, timing);
-    const names = wanted ?? service.info.outputs.map((o) => o.name);
-    return {
+    const chunks: Buffer[] = [];
+    const header = {
       model_name: service.info.name,
       model_version: service.info.version,
       ...(body.id !== undefined ? { id: body.id } : {}),
-      outputs: names
-        .filter((n) => outputs[n] !== undefined)
-        .map((n) => {
-          const t = outputs[n] as WireTensor;
-          return { name: n, shape: t.dims, datatype: v2Datatype(t.type), data: toJsonData(t) };
+      outputs: wanted
+        .filter((o) => outputs[o.name] !== undefined)
+        .map((o) => {
+          const t = outputs[o.name] as WireTensor;
+          const head = { name: o.name, shape: t.dims, datatype: v2Datatype(t.type) };
+          if (!o.binary) return { ...head, data: toJsonData(t) };
+          const bytes = encodeBinaryTensor(t);
+          chunks.push(bytes);
+          return { ...head, parameters: { binary_data_size: bytes.length } };
         }),
     };
+    if (chunks.length === 0) return header;
+    // As Triton answers: the JSON header, then each binary output's bytes in output order.
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    reply.header(HEADER_LENGTH, String(json.length));
+    reply.type('application/octet-stream');
+    return reply.send(Buffer.concat([json, ...chunks]));
   };
   app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
   app.post<{ Params: { name: string; version: string } }>('/v2/models/:name/versions/:version/infer', infer);
