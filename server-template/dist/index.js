@@ -21599,7 +21599,7 @@ module.exports = { wait, waitDiff }
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5919);
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3963);
+/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2876);
 /* harmony import */ var _worker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1404);
 /**
  * Entry point of the bundle (`node index.js`). The same file is the HTTP process and, started again
@@ -21621,7 +21621,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3963:
+/***/ 2876:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -21775,10 +21775,10 @@ function typedArray(type, values, name) {
     }
 }
 /**
- * Decodes one v2 request tensor against the model's spec: datatype must match, shape must have the
- * model's rank and fixed dims, and the data count must equal the shape's product.
+ * Checks one v2 request tensor's datatype and shape against the model's spec: datatype must match, shape
+ * must have the model's rank and fixed dims. Returns the type and dims.
  */
-function decodeV2Tensor(input, spec) {
+function checkV2Tensor(input, spec) {
     const name = spec.name;
     if (typeof input.datatype !== 'string')
         throw new TensorError(`input '${name}': datatype is required`);
@@ -21802,6 +21802,15 @@ function decodeV2Tensor(input, spec) {
             throw new TensorError(`input '${name}': shape [${dims.join(',')}] does not match the model's [${spec.shape.join(',')}]`);
         }
     });
+    return { type, dims };
+}
+/**
+ * Decodes one v2 request tensor in JSON form against the model's spec (see checkV2Tensor); the data
+ * count must equal the shape's product.
+ */
+function decodeV2Tensor(input, spec) {
+    const name = spec.name;
+    const { type, dims } = checkV2Tensor(input, spec);
     if (input.data === undefined || input.data === null)
         throw new TensorError(`input '${name}': data is required`);
     const flat = [];
@@ -21883,6 +21892,131 @@ function concatRows(parts) {
     return { type: first.type, dims: [rows, ...first.dims.slice(1)], data: out };
 }
 
+;// CONCATENATED MODULE: ./server-template/src/binary.ts
+/**
+ * Triton's binary tensor data extension (Open Inference Protocol v2 over HTTP), as Triton's and KServe's
+ * client libraries send by default: the body is the JSON request, then each binary tensor's raw bytes in
+ * input order; the `Inference-Header-Content-Length` header gives the JSON's length and each binary input
+ * carries `parameters.binary_data_size`. Elements are little-endian, row major, unpadded; BOOL is one
+ * byte (0/1); BYTES is each element as a 4-byte little-endian length then its bytes.
+ * Written by hand: no maintained JavaScript library implements this wire format. Pure functions only.
+ */
+
+/** The request or response header naming the JSON part's length in bytes. */
+const HEADER_LENGTH = 'inference-header-content-length';
+/** A request body in the binary format: the parsed JSON header and the bytes after it. */
+class BinaryBody {
+    header;
+    data;
+    constructor(header, data) {
+        this.header = header;
+        this.data = data;
+    }
+}
+const SIZES = {
+    bool: 1,
+    uint8: 1,
+    int8: 1,
+    uint16: 2,
+    int16: 2,
+    float16: 2,
+    uint32: 4,
+    int32: 4,
+    float32: 4,
+    uint64: 8,
+    int64: 8,
+    float64: 8,
+};
+const CTORS = {
+    bool: Uint8Array,
+    uint8: Uint8Array,
+    int8: Int8Array,
+    uint16: Uint16Array,
+    int16: Int16Array,
+    float16: Uint16Array,
+    uint32: Uint32Array,
+    int32: Int32Array,
+    float32: Float32Array,
+    uint64: BigUint64Array,
+    int64: BigInt64Array,
+    float64: Float64Array,
+};
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+// Typed arrays use the host's byte order; every platform Node and onnxruntime-node ship for is
+// little-endian, as the wire format is.
+/**
+ * Splits a binary-format body: `headerLength` (the header's raw value) must be an integer within the
+ * body, and the JSON part must parse. Throws TensorError (a 400) otherwise.
+ */
+function splitBinaryBody(body, headerLength) {
+    const text = headerLength.trim();
+    const length = Number(text);
+    if (!/^\d+$/.test(text) || length < 2 || length > body.length) {
+        throw new TensorError(`Inference-Header-Content-Length: ${JSON.stringify(headerLength)} is not a length within the ${body.length}-byte body; fix: give the byte length of the JSON part`);
+    }
+    let header;
+    try {
+        header = JSON.parse(utf8.decode(body.subarray(0, length)));
+    }
+    catch (err) {
+        throw new TensorError(`the first ${length} bytes (Inference-Header-Content-Length) are not a UTF-8 JSON object (${err.message})`);
+    }
+    return new BinaryBody(header, body.subarray(length));
+}
+/** Decodes one tensor's binary data; its size must match the shape and datatype exactly. */
+function decodeBinaryTensor(type, dims, bytes, name) {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (type === 'string') {
+        const out = [];
+        let at = 0;
+        while (at < bytes.length && out.length < count) {
+            if (at + 4 > bytes.length)
+                break;
+            const len = bytes.readUInt32LE(at);
+            at += 4;
+            if (at + len > bytes.length) {
+                throw new TensorError(`input '${name}': BYTES element ${out.length} claims ${len} bytes but only ${bytes.length - at} remain in its binary_data_size`);
+            }
+            try {
+                out.push(utf8.decode(bytes.subarray(at, at + len)));
+            }
+            catch {
+                throw new TensorError(`input '${name}': BYTES element ${out.length} is not valid UTF-8`);
+            }
+            at += len;
+        }
+        if (out.length !== count || at !== bytes.length) {
+            throw new TensorError(`input '${name}': binary_data_size ${bytes.length} does not hold exactly ${count} length-prefixed BYTES elements for shape [${dims.join(',')}]`);
+        }
+        return out;
+    }
+    const want = count * SIZES[type];
+    if (bytes.length !== want) {
+        throw new TensorError(`input '${name}': binary_data_size ${bytes.length} does not match shape [${dims.join(',')}] of ${v2Datatype(type)} (${want} bytes)`);
+    }
+    // Copy: the slice may sit at an offset that is not a multiple of the element size.
+    const copy = new Uint8Array(bytes);
+    const data = new CTORS[type](copy.buffer, 0, count);
+    if (type === 'bool' && data.some((v) => v !== 0 && v !== 1)) {
+        throw new TensorError(`input '${name}': BOOL elements must be bytes 0 or 1`);
+    }
+    return data;
+}
+/** The binary form of a tensor (BYTES: each element length-prefixed). */
+function encodeBinaryTensor(t) {
+    if (Array.isArray(t.data)) {
+        const parts = t.data.flatMap((s) => {
+            const bytes = Buffer.from(s, 'utf8');
+            const len = Buffer.alloc(4);
+            len.writeUInt32LE(bytes.length);
+            return [len, bytes];
+        });
+        return Buffer.concat(parts);
+    }
+    const view = t.data;
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
 ;// CONCATENATED MODULE: ./server-template/src/routes/common.ts
 
 /** Validates a list of texts: 400 for empty or non-string entries, 413 above MAX_TEXTS. */
@@ -21928,6 +22062,7 @@ function timingHeaders(reply, timing) {
 
 
 
+
 /** The name of the one BYTES input that carries texts to a text model (as the metadata says). */
 const TEXT_INPUT = 'text';
 const SERVER_NAME = 'onnx-inference-server';
@@ -21950,7 +22085,37 @@ function modelMetadata(service) {
         },
     };
 }
-function decodeInputs(service, body, maxTexts) {
+/**
+ * The binary data of each input (binary tensor data extension), in input order: undefined for inputs
+ * sent as JSON. The sizes must add up to exactly the bytes after the JSON header.
+ */
+function binarySlices(tensors, binary) {
+    let offset = 0;
+    const slices = tensors.map((t) => {
+        const name = String(t.name);
+        const size = isObject(t.parameters) ? t.parameters.binary_data_size : undefined;
+        if (size === undefined)
+            return undefined;
+        if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+            throw new HttpError(400, `input '${name}': parameters.binary_data_size must be a non-negative integer`);
+        }
+        if (binary === undefined) {
+            throw new HttpError(400, `input '${name}' has parameters.binary_data_size but the request has no Inference-Header-Content-Length header; fix: send the JSON part's byte length in that header, followed by the binary data`);
+        }
+        if (t.data !== undefined) {
+            throw new HttpError(400, `input '${name}' has both data and parameters.binary_data_size; send one`);
+        }
+        const slice = binary.subarray(offset, offset + size);
+        offset += size;
+        return slice;
+    });
+    const received = binary?.length ?? 0;
+    if (offset !== received) {
+        throw new HttpError(400, `the inputs' binary_data_size add up to ${offset} bytes but ${received} bytes follow the JSON header (Inference-Header-Content-Length); fix: make them equal`);
+    }
+    return slices;
+}
+function decodeInputs(service, body, maxTexts, binary) {
     const inputs = body.inputs;
     if (!Array.isArray(inputs) || inputs.length === 0) {
         throw new HttpError(400, 'inputs must be a non-empty array of tensors {name, shape, datatype, data}');
@@ -21971,6 +22136,7 @@ function decodeInputs(service, body, maxTexts) {
     if (unexpected !== undefined) {
         throw new HttpError(400, `unexpected inference input '${unexpected}' for model '${service.info.name}', allowed inputs are: ${allowed.join(', ')}`);
     }
+    const slices = binarySlices(tensors, binary);
     const first = tensors[0];
     const isText = (t) => t.name === TEXT_INPUT && typeof t.datatype === 'string' && t.datatype.toUpperCase() === 'BYTES';
     if (service.info.text && tensors.some(isText)) {
@@ -21981,27 +22147,45 @@ function decodeInputs(service, body, maxTexts) {
         if (!Array.isArray(shape) || shape.length !== 1 || typeof shape[0] !== 'number') {
             throw new HttpError(400, `input '${String(first.name)}': a BYTES text input has shape [n]`);
         }
-        const texts = parseTexts(first.data, maxTexts, `input '${String(first.name)}' data`);
+        const slice = slices[0];
+        const data = slice === undefined ? first.data : decodeBinaryTensor('string', shape, slice, TEXT_INPUT);
+        const texts = parseTexts(data, maxTexts, `input '${String(first.name)}' data`);
         if (texts.length !== shape[0]) {
             throw new HttpError(400, `input '${String(first.name)}': ${texts.length} strings do not match shape [${shape[0]}]`);
         }
         return { texts, feeds: undefined };
     }
     const feeds = {};
-    for (const t of tensors) {
+    tensors.forEach((t, i) => {
         const spec = service.info.inputs.find((s) => s.name === t.name);
         if (spec === undefined)
             throw new HttpError(400, `input '${TEXT_INPUT}': datatype must be BYTES`);
-        feeds[spec.name] = decodeV2Tensor(t, spec);
-    }
+        const slice = slices[i];
+        if (slice === undefined)
+            feeds[spec.name] = decodeV2Tensor(t, spec);
+        else {
+            const { type, dims } = checkV2Tensor(t, spec);
+            feeds[spec.name] = { type, dims, data: decodeBinaryTensor(type, dims, slice, spec.name) };
+        }
+    });
     const missing = service.info.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name);
     if (missing.length > 0)
         throw new HttpError(400, `missing input(s): ${missing.join(', ')}`);
     return { texts: undefined, feeds };
 }
+function optionalBool(value, what) {
+    if (value !== undefined && typeof value !== 'boolean')
+        throw new HttpError(400, `${what} must be true or false`);
+    return value;
+}
+/**
+ * The outputs to return and whether each goes as binary data: per-output `parameters.binary_data`,
+ * else the request's `parameters.binary_data_output`, else JSON.
+ */
 function requestedOutputs(service, body) {
+    const all = optionalBool(isObject(body.parameters) ? body.parameters.binary_data_output : undefined, 'parameters.binary_data_output') ?? false;
     if (body.outputs === undefined)
-        return undefined;
+        return service.info.outputs.map((o) => ({ name: o.name, binary: all }));
     if (!Array.isArray(body.outputs))
         throw new HttpError(400, 'outputs must be an array of {name}');
     return body.outputs.map((o, i) => {
@@ -22011,7 +22195,10 @@ function requestedOutputs(service, body) {
             const known = service.info.outputs.map((s) => s.name).join(', ');
             throw new HttpError(400, `unknown output '${o.name}'; the model gives: ${known}`);
         }
-        return o.name;
+        const own = isObject(o.parameters)
+            ? optionalBool(o.parameters.binary_data, `outputs[${i}].parameters.binary_data`)
+            : undefined;
+        return { name: o.name, binary: own ?? all };
     });
 }
 function v2Routes(app, service, health, maxTexts) {
@@ -22019,7 +22206,11 @@ function v2Routes(app, service, health, maxTexts) {
         reply.code(ok ? 200 : 503);
         return { [key]: ok };
     };
-    app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] }));
+    app.get('/v2', async () => ({
+        name: SERVER_NAME,
+        version: SERVER_VERSION,
+        extensions: ['binary_tensor_data'],
+    }));
     app.get('/v2/health/live', async (_req, reply) => healthReply(reply, 'live', health.live()));
     app.get('/v2/health/ready', async (_req, reply) => healthReply(reply, 'ready', health.ready()));
     const metadata = async (req) => {
@@ -22038,7 +22229,8 @@ function v2Routes(app, service, health, maxTexts) {
     app.get('/v2/models/:name/versions/:version/ready', ready);
     const infer = async (req, reply) => {
         checkModel(service, req.params.name, req.params.version);
-        const body = req.body;
+        const binary = req.body instanceof BinaryBody ? req.body.data : undefined;
+        const body = req.body instanceof BinaryBody ? req.body.header : req.body;
         if (!isObject(body))
             throw new HttpError(400, 'body must be a JSON object {"inputs": [...]}');
         if (body.id !== undefined && typeof body.id !== 'string')
@@ -22046,7 +22238,7 @@ function v2Routes(app, service, health, maxTexts) {
         const wanted = requestedOutputs(service, body);
         let decoded;
         try {
-            decoded = decodeInputs(service, body, maxTexts);
+            decoded = decodeInputs(service, body, maxTexts, binary);
         }
         catch (err) {
             if (err instanceof TensorError)
@@ -22057,18 +22249,30 @@ function v2Routes(app, service, health, maxTexts) {
             ? await service.inferTexts(decoded.texts)
             : await service.inferTensors(decoded.feeds);
         timingHeaders(reply, timing);
-        const names = wanted ?? service.info.outputs.map((o) => o.name);
-        return {
+        const chunks = [];
+        const header = {
             model_name: service.info.name,
             model_version: service.info.version,
             ...(body.id !== undefined ? { id: body.id } : {}),
-            outputs: names
-                .filter((n) => outputs[n] !== undefined)
-                .map((n) => {
-                const t = outputs[n];
-                return { name: n, shape: t.dims, datatype: v2Datatype(t.type), data: toJsonData(t) };
+            outputs: wanted
+                .filter((o) => outputs[o.name] !== undefined)
+                .map((o) => {
+                const t = outputs[o.name];
+                const head = { name: o.name, shape: t.dims, datatype: v2Datatype(t.type) };
+                if (!o.binary)
+                    return { ...head, data: toJsonData(t) };
+                const bytes = encodeBinaryTensor(t);
+                chunks.push(bytes);
+                return { ...head, parameters: { binary_data_size: bytes.length } };
             }),
         };
+        if (chunks.length === 0)
+            return header;
+        // As Triton answers: the JSON header, then each binary output's bytes in output order.
+        const json = Buffer.from(JSON.stringify(header), 'utf8');
+        reply.header(HEADER_LENGTH, String(json.length));
+        reply.type('application/octet-stream');
+        return reply.send(Buffer.concat([json, ...chunks]));
     };
     app.post('/v2/models/:name/infer', infer);
     app.post('/v2/models/:name/versions/:version/infer', infer);
@@ -22711,7 +22915,10 @@ function unflatten(data, dims) {
 
 
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Routes that take tensors (v2 infer, KServe v1 predict): they get MAX_TENSOR_BODY_BYTES. */
+const TENSOR_ROUTES = /^\/v2\/models\/.*\/infer$|^\/v1\/models\//;
+const app_utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Offset of the first character that makes `bytes` invalid UTF-8 (for the error message). */
 function invalidUtf8Offset(bytes) {
     // Bisect on the longest valid prefix; `stream` lets a prefix end inside a character.
@@ -22738,6 +22945,29 @@ function invalidUtf8Offset(bytes) {
             break;
     }
     return lo;
+}
+/**
+ * A JSON body. Bodies arrive as bytes and must be UTF-8 (RFC 8259): fastify's string parsing would turn
+ * invalid bytes into U+FFFD and predict on text the client never sent.
+ */
+function parseJson(body) {
+    let text;
+    try {
+        text = app_utf8.decode(body).trim();
+    }
+    catch {
+        const at = invalidUtf8Offset(body);
+        const where = at >= body.length ? 'it ends inside a character' : `invalid character at byte ${at}`;
+        throw new HttpError(400, `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`);
+    }
+    if (text === '')
+        throw new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]');
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new HttpError(400, `the request body is not valid JSON (${err.message})`);
+    }
 }
 function buildApp({ config, service, metrics, health, stopping }) {
     const app = fastify_default()({
@@ -22769,31 +22999,54 @@ function buildApp({ config, service, metrics, health, stopping }) {
     // Beyond the cap, Node closes each new connection as it arrives (file descriptors and per-socket
     // buffers stay bounded); existing connections keep being served.
     app.server.maxConnections = config.maxConnections;
+    // Text routes keep MAX_BODY_BYTES (the app default); tensor routes take MAX_TENSOR_BODY_BYTES.
+    app.addHook('onRoute', (route) => {
+        if (route.method === 'POST' && TENSOR_ROUTES.test(route.url))
+            route.bodyLimit = config.maxTensorBodyBytes;
+    });
+    // Bytes of request bodies held until their reply is sent (or the connection closes), bounded by
+    // MAX_QUEUED_BYTES: under a burst, memory stays bounded and the excess gets 503 + Retry-After before
+    // its body is parsed. The parser counts a body in; its reply's close counts it out.
+    let heldBytes = 0;
+    const held = new WeakMap();
+    app.addHook('preParsing', async (request, reply, payload) => {
+        reply.raw.once('close', () => {
+            heldBytes -= held.get(request) ?? 0;
+            held.delete(request);
+        });
+        return payload;
+    });
     // The original Flask app's README posts JSON with curl's default form content type: parse every body
-    // as JSON, whatever its Content-Type says.
+    // as JSON, whatever its Content-Type says; a body with Inference-Header-Content-Length is in the binary
+    // tensor data format (a JSON header, then raw tensor bytes), whatever its Content-Type says too.
     app.removeAllContentTypeParsers();
-    // Bodies arrive as bytes and must be UTF-8 (RFC 8259): fastify's string parsing would turn invalid
-    // bytes into U+FFFD and predict on text the client never sent.
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
-        let text;
-        try {
-            text = utf8.decode(body).trim();
-        }
-        catch {
-            const at = invalidUtf8Offset(body);
-            const where = at >= body.length ? 'it ends inside a character' : `invalid character at byte ${at}`;
-            done(new HttpError(400, `the request body is not valid UTF-8 (${where}); fix: send JSON encoded as UTF-8`), undefined);
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, payload, done) => {
+        const body = payload;
+        if (heldBytes + body.length > config.maxQueuedBytes) {
+            metrics.rejected.inc({ reason: 'queued_bytes' });
+            done(new HttpError(503, `the server holds ${heldBytes} bytes of queued requests and this one (${body.length} bytes) would exceed MAX_QUEUED_BYTES=${config.maxQueuedBytes}; retry later`, { 'retry-after': String(config.retryAfterSeconds) }), undefined);
             return;
         }
-        if (text === '') {
-            done(new HttpError(400, 'the request body is empty; send JSON, e.g. ["I love this"]'), undefined);
+        heldBytes += body.length;
+        held.set(request, body.length);
+        const headerLength = request.headers[HEADER_LENGTH];
+        if (typeof headerLength === 'string') {
+            try {
+                done(null, splitBinaryBody(body, headerLength));
+            }
+            catch (err) {
+                done(err, undefined);
+            }
             return;
         }
         try {
-            done(null, JSON.parse(text));
+            done(null, parseJson(body));
         }
         catch (err) {
-            done(new HttpError(400, `the request body is not valid JSON (${err.message})`), undefined);
+            const binary = (request.headers['content-type'] ?? '').startsWith('application/octet-stream');
+            done(binary && err instanceof HttpError
+                ? new HttpError(400, `${err.message}; an application/octet-stream body in the binary tensor data format needs the Inference-Header-Content-Length header (the JSON part's byte length)`)
+                : err, undefined);
         }
     });
     app.addHook('onSend', async (request, reply) => {
@@ -22830,7 +23083,9 @@ function buildApp({ config, service, metrics, health, stopping }) {
             status = err.statusCode;
             message =
                 err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-                    ? `the request body exceeds ${config.maxBodyBytes} bytes (MAX_BODY_BYTES)`
+                    ? TENSOR_ROUTES.test(request.routeOptions.url ?? '')
+                        ? `the request body exceeds ${config.maxTensorBodyBytes} bytes (MAX_TENSOR_BODY_BYTES); fix: send fewer rows per request, or tensors as binary data (Inference-Header-Content-Length), or raise MAX_TENSOR_BODY_BYTES`
+                        : `the request body exceeds ${config.maxBodyBytes} bytes (MAX_BODY_BYTES); fix: send fewer texts per request or raise MAX_BODY_BYTES`
                     : err.message;
         }
         else {
@@ -22934,7 +23189,21 @@ const SETTINGS = [
         default: '1024',
         description: 'Most open connections; further ones are closed at once until one ends.',
     },
-    { env: 'MAX_BODY_BYTES', default: '1048576', description: 'Largest request body; larger gets 413.' },
+    {
+        env: 'MAX_BODY_BYTES',
+        default: '1048576',
+        description: 'Largest request body on text routes (`/predict`, `/tei/predict`); larger gets 413.',
+    },
+    {
+        env: 'MAX_TENSOR_BODY_BYTES',
+        default: '67108864',
+        description: 'Largest request body on tensor routes (`/v2/models/.../infer`, `/v1/models/...:predict`); larger gets 413. Binary tensor data needs about a third of the JSON size.',
+    },
+    {
+        env: 'MAX_QUEUED_BYTES',
+        default: '268435456',
+        description: 'Most bytes of request bodies held at once (received and not yet answered); beyond it requests get 503 with Retry-After. At least MAX_TENSOR_BODY_BYTES and MAX_BODY_BYTES.',
+    },
     {
         env: 'MAX_TEXTS',
         default: '256',
@@ -23022,6 +23291,15 @@ function parseConfig(env, cores) {
     if (idleTimeoutMs > 0 && idleTimeoutMs <= requestTimeoutMs) {
         throw new ConfigError(`HTTP_IDLE_TIMEOUT_MS=${idleTimeoutMs} is not above REQUEST_TIMEOUT_MS=${requestTimeoutMs}, so connections waiting for a prediction would be cut; fix: set HTTP_IDLE_TIMEOUT_MS above REQUEST_TIMEOUT_MS (or 0)`);
     }
+    const maxBodyBytes = intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2);
+    const maxTensorBodyBytes = intSetting(env, 'MAX_TENSOR_BODY_BYTES', 64 * 1024 * 1024, 2);
+    const maxQueuedBytes = intSetting(env, 'MAX_QUEUED_BYTES', 256 * 1024 * 1024, 2);
+    // One request of the largest allowed size must fit, or it could never be answered.
+    const largest = Math.max(maxBodyBytes, maxTensorBodyBytes);
+    if (maxQueuedBytes < largest) {
+        const which = largest === maxTensorBodyBytes ? 'MAX_TENSOR_BODY_BYTES' : 'MAX_BODY_BYTES';
+        throw new ConfigError(`MAX_QUEUED_BYTES=${maxQueuedBytes} is below ${which}=${largest}, so a request of the allowed size could never be accepted; fix: set MAX_QUEUED_BYTES to at least ${largest}`);
+    }
     return {
         modelDir: stringSetting(env, 'MODEL_DIR') ?? '/app/model',
         modelFile: stringSetting(env, 'MODEL_FILE'),
@@ -23041,7 +23319,9 @@ function parseConfig(env, cores) {
         keepAliveTimeoutMs: intSetting(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1),
         idleTimeoutMs,
         maxConnections: intSetting(env, 'MAX_CONNECTIONS', 1024, 1),
-        maxBodyBytes: intSetting(env, 'MAX_BODY_BYTES', 1024 * 1024, 2),
+        maxBodyBytes,
+        maxTensorBodyBytes,
+        maxQueuedBytes,
         maxTexts: intSetting(env, 'MAX_TEXTS', 256, 1),
         maxSequenceLength: optionalInt(env, 'MAX_SEQUENCE_LENGTH', 2),
         shutdownTimeoutMs: intSetting(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
