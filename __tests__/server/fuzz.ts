@@ -275,10 +275,15 @@ function applyJson(root: Json, m: JsonMutation): Json | undefined {
       // Up to about 1.5 MB of JSON: around and beyond MAX_BODY_BYTES (1 MiB by default).
       const perItem = JSON.stringify(node).length / node.length;
       const length = Math.min(node.length * m.times, Math.floor(1_500_000 / perItem));
+      // Copies, not shared references: a later mutation of one item must not grow every copy (a body
+      // that multiplies past the cap makes the generator itself run for minutes).
       return setAt(
         root,
         path,
-        Array.from({ length }, (_, i) => node[i % node.length] as Json),
+        Array.from({ length }, (_, i) => {
+          const item = node[i % node.length] as Json;
+          return item !== null && typeof item === 'object' ? structuredClone(item) : item;
+        }),
       );
     }
   }
