@@ -363,7 +363,7 @@ async function main(): Promise<void> {
         model: cpus()[0]?.model,
         loadavgAtStart: loadAtStart,
         loadavgAtEnd: loadavg().map((x) => round(x)),
-        note: 'CPU shared with other engineers running tests; contenders alternate order per rep',
+        note: 'contenders alternate order per rep; the load averages show whether the CPU was shared',
       },
       node: process.version,
       reps: REPS,

@@ -380,7 +380,7 @@ async function main(): Promise<void> {
       cpu: cpus()[0]?.model,
       loadAverageAtStart,
       loadAverageAtEnd: loadavg(),
-      note: 'CPU shared with other engineers running tests; servers rotate order each round',
+      note: 'servers rotate order each round; the load averages show whether the CPU was shared',
       node: process.version,
     },
     model: 'benchTransformer() defaults: 4 layers x 256 hidden x 4 heads, RoBERTa-style IO',
