@@ -7,12 +7,8 @@
  * from the npm registry as on a fresh hosted runner. The CLI reuses layers from the target's tags.
  * Per-stage times come from the arrival time of the CLI's progress lines.
  *
- * Docker (main baseline): what a careful user of a hosted runner gets: BuildKit (DOCKER_BUILDKIT=1,
- * Debian's 20.10 client builds with BuildKit without buildx), dockerd on overlay2, a Dockerfile with the
- * runtime layer before the model layer, `--build-arg BUILDKIT_INLINE_CACHE=1 --cache-from
- * <repo>:latest`, and a clean daemon per run (a new data root: the only cache is the registry). The build
- * context (server runtime + model) is prepared before the clock starts, as a checkout would hold it.
- * Secondary row: the classic builder (DOCKER_BUILDKIT=0) on vfs without --cache-from (the old baseline).
+ * Docker (main baseline): what a careful user of a hosted runner gets, BuildKit with the registry's
+ * inline cache from a clean daemon per run; secondary row: the classic builder (bench/lib/docker-baseline.ts).
  *
  * Scenarios (the registry always holds the base image):
  *   fresh      a new model version; the registry holds the previous version (small model);
@@ -23,17 +19,22 @@
  * are reported. Writes bench/results/package.json. Not a test: nothing here asserts a time.
  * Env: BENCH_REPS, BENCH_BIG_MB (120), BENCH_SCENARIOS (comma list, default all).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stageRuntime } from '../src/runtime/index.js';
 import { silentLogger } from '../src/util/log.js';
-import { pushBaseImage, startDocker, startRegistry, type DockerEngine } from '../__tests__/env/index.js';
+import { pushBaseImage, startRegistry } from '../__tests__/env/index.js';
 import { benchTransformer } from '../__tests__/fixtures/models.js';
 import { startCountingProxy } from './lib/counting-proxy.js';
+import {
+  builtinBuildkitClient,
+  dockerBaseline,
+  DOCKER_BUILDKIT_DESCRIPTION,
+  DOCKER_CLASSIC_DESCRIPTION,
+} from './lib/docker-baseline.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
@@ -61,23 +62,6 @@ const median = (xs: number[]): number => {
 };
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 const load1 = (): number => round(loadavg()[0] ?? 0);
-
-/**
- * The docker client that builds with BuildKit without buildx: clients before 23.0 have the builder
- * built in (Debian's docker.io 20.10); later ones need the buildx plugin, absent here.
- */
-function builtinBuildkitClient(): string {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, 'docker');
-    if (!existsSync(candidate)) continue;
-    const r = spawnSync(candidate, ['version', '--format', '{{.Client.Version}}'], { encoding: 'utf8' });
-    const major = Number(/^(\d+)\./.exec(r.stdout.trim())?.[1]);
-    if (major > 0 && major < 23) return candidate;
-  }
-  throw new Error(
-    'no docker client < 23 on PATH (apt-get install docker.io): BuildKit needs buildx otherwise',
-  );
-}
 
 /** Progress lines of the CLI that open each stage, in order. */
 const STAGE_MARKS: [string, RegExp][] = [
@@ -217,77 +201,7 @@ async function main(): Promise<void> {
         useLocalNodeModules: false,
       })
     ).dir;
-    const context = async (model: string): Promise<string> => {
-      const ctx = await mkdtemp(join(work, 'ctx-'));
-      await cp(runtimeDir, join(ctx, 'server'), { recursive: true });
-      await cp(model, join(ctx, 'model'), { recursive: true });
-      // What a careful user writes: the rarely-changing runtime layer first, the model layer last.
-      await writeFile(
-        join(ctx, 'Dockerfile'),
-        [
-          `FROM ${base}`,
-          'WORKDIR /app',
-          'COPY server /app/server',
-          'ENV MODEL_DIR=/app/model PORT=8080 NODE_ENV=production',
-          'EXPOSE 8080',
-          'USER 65532:65532',
-          'ENTRYPOINT ["node", "/app/server/index.js"]',
-          'COPY model /app/model',
-          '',
-        ].join('\n'),
-      );
-      return ctx;
-    };
-
-    /** A clean daemon (new data root), started and stopped outside the clock. */
-    const withDaemon = async <T>(builder: 'buildkit' | 'classic', f: (d: DockerEngine) => Promise<T>) => {
-      // The engine's client takes its environment at start: choose the builder there.
-      process.env['DOCKER_BUILDKIT'] = builder === 'buildkit' ? '1' : '0';
-      const d = await startDocker({ storageDriver: builder === 'buildkit' ? 'overlay2' : 'vfs', client });
-      try {
-        return await f(d);
-      } finally {
-        await d.stop();
-        spawnSync('sync');
-      }
-    };
-    const dockerBuildPush = async (
-      d: DockerEngine,
-      builder: 'buildkit' | 'classic',
-      repo: string,
-      model: string,
-    ): Promise<Run> => {
-      const ctx = await context(model);
-      const ref = `${host}/${repo}`;
-      const run = async (args: string[]): Promise<void> => {
-        const r = await d.docker(args, { timeoutMs: 600_000 });
-        if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr}`);
-      };
-      proxy.reset();
-      const t0 = performance.now();
-      await run([
-        'build',
-        '-q',
-        ...(builder === 'buildkit'
-          ? ['--build-arg', 'BUILDKIT_INLINE_CACHE=1', '--cache-from', `${ref}:latest`]
-          : []),
-        '-t',
-        `${ref}:v`,
-        '-t',
-        `${ref}:latest`,
-        ctx,
-      ]);
-      await run(['push', `${ref}:v`]);
-      await run(['push', `${ref}:latest`]);
-      const seconds = round((performance.now() - t0) / 1000);
-      await rm(ctx, { recursive: true, force: true });
-      return { seconds, bytesUploaded: proxy.sent };
-    };
-    /** Untimed set-up: push a version with docker (BuildKit, inline cache) from its own daemon. */
-    const dockerSetup = (repo: string, model: string) =>
-      withDaemon('buildkit', (d) => dockerBuildPush(d, 'buildkit', repo, model));
-    const docker = (builder: 'buildkit' | 'classic', repo: string, model: string) =>
-      withDaemon(builder, (d) => dockerBuildPush(d, builder, repo, model));
+    const baseline = dockerBaseline({ work, client, proxy, base, runtimeDir });
 
     const results: Partial<Record<Scenario, Partial<Record<Contender, Run[]>>>> = {};
     for (let rep = 0; rep < REPS; rep++) {
@@ -311,8 +225,8 @@ async function main(): Promise<void> {
             if (previous) await oursSetup(previous, repo, platforms);
             run = await ours(models.v2, repo, platforms, who === 'ours-2p-smoke' ? 'process' : 'none');
           } else {
-            if (previous) await dockerSetup(repo, previous);
-            run = await docker(who === 'docker-buildkit' ? 'buildkit' : 'classic', repo, models.v2);
+            if (previous) await baseline.setup(repo, previous);
+            run = await baseline.run(who === 'docker-buildkit' ? 'buildkit' : 'classic', repo, models.v2);
           }
           (runs[who] ??= []).push(run);
           console.log(
@@ -369,10 +283,8 @@ async function main(): Promise<void> {
       reps: REPS,
       models: sizes,
       ours: 'node dist/cli/index.js from a git archive of HEAD (no node_modules), empty RUNNER_TOOL_CACHE (runtime from the npm registry); ours-1p: linux/amd64, ours-2p: linux/amd64+linux/arm64, --smoke-test none unless -smoke (process)',
-      dockerBuildkit:
-        'dockerd 20.10 overlay2, new data root per run, DOCKER_BUILDKIT=1, --build-arg BUILDKIT_INLINE_CACHE=1 --cache-from <repo>:latest, runtime layer before model layer, context prepared before the clock; linux/amd64 only',
-      dockerClassic:
-        'secondary: DOCKER_BUILDKIT=0 on vfs, no --cache-from, new data root per run; linux/amd64 only',
+      dockerBuildkit: DOCKER_BUILDKIT_DESCRIPTION,
+      dockerClassic: DOCKER_CLASSIC_DESCRIPTION,
       scenarios: summary,
     };
     await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
