@@ -68,6 +68,13 @@ export interface BuildOptions {
    * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
   reuseLayersFrom?: string[];
+  /** The layers `reuseLayersFrom` offers, when the caller read them already (`reusableLayers`). */
+  reusable?: Map<string, ReusableLayer>;
+  /**
+   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
+   * are when their media type matches the base's; else the layer is built from `runtime`.
+   */
+  runtimeLayers?: Record<string, RuntimeLayer>;
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
   gzipLevel?: number;
 }
@@ -111,13 +118,16 @@ export interface BuiltImage {
 }
 
 /** A layer of ours: compressed here (a file), or reused from an earlier image in a registry. */
-interface ProducedLayer {
+export interface ProducedLayer {
   digest: string;
   diffId: string;
   size: number;
   mediaType: string;
   location: BlobLocation;
 }
+
+/** A runtime layer verified in a registry before the build (see src/runtime/provide.ts). */
+export type RuntimeLayer = ProducedLayer;
 
 function rfc3339(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
@@ -286,7 +296,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   }
   // Layers an earlier image already has (same diff_id) are referenced, not compressed again.
   const reuse =
-    opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
+    opts.reusable ??
+    (opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
       ? await reusableLayers(opts.reuseLayersFrom, {
           logger: opts.logger,
           layerMediaType: types.layer,
@@ -295,13 +306,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
           ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
           ...(opts.fetch && { fetch: opts.fetch }),
         })
-      : new Map<string, ReusableLayer>();
+      : new Map<string, ReusableLayer>());
   let reused = 0;
   let reuseFetched = 0;
   const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
     if (reuse.size > 0) {
       const diffId = await layerDiffId(entries, layerOpts);
-      const hit = reuse.get(diffId);
+      const found = reuse.get(diffId);
+      const hit = found?.mediaType === types.layer ? found : undefined;
       // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
       // diff_id computed above from our own files. They stay in the store for the outputs; the location
       // keeps the registry so that a push to another repository there can mount the blob.
@@ -324,6 +336,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   };
   // Runtime layers (one per platform) and the model layer (shared) are built concurrently.
   const runtimeLayers = selected.map(async (bp) => {
+    const verified = opts.runtimeLayers?.[bp.key];
+    if (verified?.mediaType === types.layer) {
+      reused++;
+      return verified;
+    }
     const dir = opts.runtime[bp.key];
     if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
     return produce(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));

@@ -158,6 +158,14 @@ export async function layerDiffId(
   entries: LayerEntry[],
   opts: { sourceDateEpoch?: number } = {},
 ): Promise<string> {
+  return (await layerTarDigest(entries, opts)).diffId;
+}
+
+/** The diff_id and the uncompressed tar's size, without compressing or writing anything. */
+export async function layerTarDigest(
+  entries: LayerEntry[],
+  opts: { sourceDateEpoch?: number } = {},
+): Promise<{ diffId: string; size: number }> {
   const pack = tar.pack();
   const diff = new HashingStream();
   const producing = writeEntries(pack, sortEntries(entries), new Date((opts.sourceDateEpoch ?? 0) * 1000));
@@ -168,7 +176,7 @@ export async function layerDiffId(
       for await (const _ of src) void _;
     }),
   ]);
-  return diff.digest();
+  return { diffId: diff.digest(), size: diff.bytes };
 }
 
 /**
