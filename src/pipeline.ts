@@ -175,15 +175,20 @@ export async function packageModel<Img extends BuiltImageInfo>(
         })
       : undefined;
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
-  const building = times.time('build', () => deps.buildImage(build));
-  const [tested, built] = await Promise.allSettled([processTest, building]);
-  if (tested.status === 'rejected') throw tested.reason;
-  if (built.status === 'rejected') throw built.reason;
-  if (tested.value) smokeTests.push(tested.value);
-  const image = built.value;
-  logger.info(`Built ${imageName}@${image.digest}`);
+  const building = times.time('build', async () => {
+    const image = await deps.buildImage(build);
+    logger.info(`Built ${imageName}@${image.digest}`);
+    return image;
+  });
+  const documenting = building.then((image) =>
+    opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image })) : undefined,
+  );
+  const [tested, built, documented] = await Promise.allSettled([processTest, building, documenting]);
+  for (const r of [tested, built, documented]) if (r.status === 'rejected') throw r.reason;
+  if (tested.status === 'fulfilled' && tested.value) smokeTests.push(tested.value);
+  const image = (built as PromiseFulfilledResult<Img>).value;
+  const sbom = (documented as PromiseFulfilledResult<SbomInfo | undefined>).value;
   const wantContainer = await containerTest;
-  const sbom = opts.sbom ? await deps.writeSbom({ ...build, image }) : undefined;
 
   if (wantContainer) {
     logger.info('Smoke test in a container');

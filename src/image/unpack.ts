@@ -10,9 +10,18 @@ import { dirname, join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { HashingStream } from './blobs.js';
 
-/** Reads the tar `source` to its end, writing the entries under `prefix` (e.g. `app/server/`) to `dest`. */
-export async function unpackTree(source: Readable, prefix: string, dest: string): Promise<void> {
+/**
+ * Reads the tar `source` to its end, writing the entries under `prefix` (e.g. `app/server/`) to `dest`;
+ * returns each written file's size and sha256 (`sha256:<hex>`) by posix path, hashed as it was written.
+ */
+export async function unpackTree(
+  source: Readable,
+  prefix: string,
+  dest: string,
+): Promise<Record<string, { size: number; sha256: string }>> {
+  const files: Record<string, { size: number; sha256: string }> = {};
   const extract = tar.extract();
   const writing = (async () => {
     for await (const entry of extract) {
@@ -24,7 +33,9 @@ export async function unpackTree(source: Readable, prefix: string, dest: string)
       if (safe && h.type === 'file') {
         const out = join(dest, ...rel.split('/'));
         await mkdir(dirname(out), { recursive: true });
-        await pipeline(entry, createWriteStream(out, { mode: (h.mode ?? 0) & 0o111 ? 0o755 : 0o644 }));
+        const hash = new HashingStream();
+        await pipeline(entry, hash, createWriteStream(out, { mode: (h.mode ?? 0) & 0o111 ? 0o755 : 0o644 }));
+        files[rel] = { size: hash.bytes, sha256: hash.digest() };
         continue;
       }
       if (safe && h.type === 'directory') await mkdir(join(dest, ...rel.split('/')), { recursive: true });
@@ -32,4 +43,5 @@ export async function unpackTree(source: Readable, prefix: string, dest: string)
     }
   })();
   await Promise.all([pipeline(source, extract as unknown as Writable), writing]);
+  return files;
 }

@@ -93,13 +93,16 @@ async function runtimeFromRegistry(
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   const t0 = Date.now();
   try {
+    let files: Awaited<ReturnType<typeof unpackTree>> | undefined;
     const ok = await verifyReusable(hit, expected.diffId, o.store, o.logger, {
       maxUncompressed: expected.size,
-      ...(!unpacked && { consume: (tar) => unpackTree(tar, `${RUNTIME_LAYER_ROOT}/`, tmp) }),
+      ...(!unpacked && {
+        consume: async (tar) => void (files = await unpackTree(tar, `${RUNTIME_LAYER_ROOT}/`, tmp)),
+      }),
     });
     if (!ok) return undefined;
     if (!unpacked) {
-      await writeTreeManifest(tmp, manifest);
+      await writeTreeManifest(tmp, manifest, files);
       await rename(tmp, dir).catch(async (e: unknown) => {
         if (!existsSync(dir)) throw e; // another run unpacked the same layer meanwhile: the same files
       });
