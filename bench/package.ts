@@ -3,9 +3,11 @@
  * best, on the same local registry (behind a byte-counting proxy).
  *
  * Ours: a checkout of HEAD without node_modules (git archive, plus the working tree's dist/ bundles, the
- * code under test), run as `node dist/cli/index.js` with an empty tool cache, so onnxruntime-node comes
- * from the npm registry as on a fresh hosted runner. The CLI reuses layers from the target's tags.
- * Per-stage times come from the arrival time of the CLI's progress lines.
+ * code under test), run as `node dist/cli/index.js` with an empty tool cache, as on a fresh hosted
+ * runner: the runtime comes verified from the previous image's layers when the registry has them (their
+ * diff_ids ship with the action), else from the npm registry (cold). Per-stage times come from the
+ * CLI's own `Stage times:` line (stages overlap), start-up from its first line's arrival; docker's
+ * build and push are timed apart.
  *
  * Docker (main baseline): what a careful user of a hosted runner gets, BuildKit with the registry's
  * inline cache from a clean daemon per run; secondary row: the classic builder (bench/lib/docker-baseline.ts).
@@ -278,7 +280,7 @@ async function main(): Promise<void> {
       node: process.version,
       reps: REPS,
       models: sizes,
-      ours: 'node dist/cli/index.js from a git archive of HEAD (no node_modules), empty RUNNER_TOOL_CACHE (runtime from the npm registry); ours-1p: linux/amd64, ours-2p: linux/amd64+linux/arm64, --smoke-test none unless -smoke (process)',
+      ours: "node dist/cli/index.js from a git archive of HEAD (no node_modules), empty RUNNER_TOOL_CACHE (runtime from the verified registry layers of the previous version, else the npm registry); ours-1p: linux/amd64, ours-2p: linux/amd64+linux/arm64, --smoke-test none unless -smoke (process); stages from the CLI's Stage times line (they overlap)",
       dockerBuildkit: DOCKER_BUILDKIT_DESCRIPTION,
       dockerClassic: DOCKER_CLASSIC_DESCRIPTION,
       scenarios: summary,
