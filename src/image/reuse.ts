@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from '../util/log.js';
 import type { RegistryCredentials } from './auth.js';
-import { BlobStore, DigestMismatchError, HashingStream } from './blobs.js';
+import { BlobStore, DigestMismatchError, HashingStream, INFLATE_CHUNK } from './blobs.js';
 import { parseManifest, type Manifest } from './oci.js';
 import { formatReference, parseImageReference } from './reference.js';
 import { RegistryClient, RegistryHttpError } from './registry.js';
@@ -110,9 +110,14 @@ export async function reusableLayers(
 /** sha256 of a gzip blob's uncompressed bytes (its diff_id), streamed. */
 export async function uncompressedDigest(path: string): Promise<string> {
   const h = new HashingStream();
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), h, async (src) => {
-    for await (const _ of src as AsyncIterable<Buffer>) void _;
-  });
+  await pipeline(
+    createReadStream(path, { highWaterMark: 1 << 20 }),
+    createGunzip({ chunkSize: INFLATE_CHUNK }),
+    h,
+    async (src) => {
+      for await (const _ of src as AsyncIterable<Buffer>) void _;
+    },
+  );
   return h.digest();
 }
 
@@ -181,7 +186,7 @@ export async function verifyReusable(
       : await layer.client.openBlob(layer.repository, layer.digest);
     const stages: NodeJS.ReadWriteStream[] = [gz];
     if (tmp) stages.push(new CopyTo(createWriteStream(tmp)));
-    stages.push(createGunzip(), diff);
+    stages.push(createGunzip({ chunkSize: INFLATE_CHUNK }), diff);
     if (opts.maxUncompressed !== undefined) stages.push(new AtMost(opts.maxUncompressed, where));
     const drain = async (src: AsyncIterable<Buffer>): Promise<void> => {
       for await (const _ of src) void _;
