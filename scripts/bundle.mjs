@@ -8,7 +8,10 @@
 // Next to the server bundle, bundled-packages.json lists the npm packages ncc compiled into it (from
 // the bundler's own module list; name, version, license from each package.json, integrity from
 // package-lock.json): the action's SBOM reads it.
+// After the server bundle, server-template/runtime-layers.json gets each platform's runtime layer
+// diff_id (scripts/runtime-layers.ts): committed with the bundles, checked by scripts/check-dist.sh.
 import ncc from '@vercel/ncc';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,4 +95,11 @@ for (const [name, part] of Object.entries(parts)) {
     }
     console.log(`bundled ${t.entry} -> ${t.out}/index.js (${Object.keys(assets).length} assets)`);
   }
+}
+
+if (wanted.length === 0 || wanted.includes('server')) {
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'runtime-layers.ts')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

@@ -8,4 +8,10 @@ if ! git diff --quiet --exit-code -- dist server-template/dist || [ -n "$(git st
   git diff --stat -- dist server-template/dist | tail -5 >&2
   exit 1
 fi
+# The runtime layers' shipped diff_ids (the bundle step rewrote them from node_modules and the bundle).
+if ! git diff --quiet --exit-code -- server-template/runtime-layers.json || [ -n "$(git status --porcelain -- server-template/runtime-layers.json)" ]; then
+  echo "::error::server-template/runtime-layers.json is stale: run 'npm run bundle' and commit it with the bundles." >&2
+  git diff -- server-template/runtime-layers.json >&2 || true
+  exit 1
+fi
 echo "bundles are fresh"

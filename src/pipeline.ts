@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { UserError, isUserError } from './errors.js';
+import type { RuntimeLayer } from './image/assemble.js';
 import type { ReferrerArtifact } from './image/referrers.js';
 import { defaultImageName, expandTags, type PackageOptions, type RunContext } from './inputs.js';
 import type { PackageResult } from './report.js';
@@ -56,11 +57,18 @@ export interface SbomInfo {
 
 export interface BuildRequest {
   runtimeDirs: Record<string, string>;
+  /** Runtime layers already verified in a registry, by platform (referenced as they are). */
+  runtimeLayers: Record<string, RuntimeLayer>;
   model: FetchedModelInfo;
   imageName: string;
   /** The tags this run will push (earlier images under them may share layers). */
   tags: string[];
   labels: Record<string, string>;
+}
+
+export interface PreparedRuntimes {
+  dirs: Record<string, string>;
+  layers: Record<string, RuntimeLayer>;
 }
 
 /** The I/O the pipeline needs; `src/wiring.ts` provides the real implementations. */
@@ -70,7 +78,11 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   /** The platform this machine can run (linux/amd64 or linux/arm64). */
   hostPlatform: string;
   fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
-  stageRuntime(platform: string): Promise<string>;
+  /**
+   * The server runtime of each platform in `platforms` (a directory each), from verified layers of the
+   * earlier images `reuseFrom` where the action knows their content, else staged.
+   */
+  prepareRuntimes(platforms: string[], reuseFrom: string[]): Promise<PreparedRuntimes>;
   startServer(
     runtimeDir: string,
     model: FetchedModelInfo,
@@ -103,33 +115,34 @@ export async function packageModel<Img extends BuiltImageInfo>(
   deps: PipelineDeps<Img>,
 ): Promise<PackageResult> {
   const { logger } = deps;
+  const times = new StageTimes();
+  // A Docker engine check runs meanwhile (docker version); so does the runtime when the image name
+  // is known before the model (the 'image' input set).
+  const containerTest = decideContainerTest(opts, deps);
+  containerTest.catch(() => undefined);
+  const runtimePlatforms = [
+    ...new Set([...opts.platforms, ...(opts.smokeTest !== 'none' ? [deps.hostPlatform] : [])]),
+  ];
+  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> => {
+    logger.info(`Staging the server runtime for ${runtimePlatforms.join(', ')}`);
+    return times.time('stage', () =>
+      deps.prepareRuntimes(runtimePlatforms, opts.push ? tags.map((t) => `${imageName}:${t}`) : []),
+    );
+  };
+  const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
+  const earlyRuntimes = early && opts.image ? startRuntimes(opts.image, early) : undefined;
+  earlyRuntimes?.catch(() => undefined);
 
   logger.info(`Resolving and downloading ${displayReference(opts.model)}`);
-  const model = await deps.fetchModel(opts, join(deps.workDir, 'model'));
+  const model = await times.time('download', () => deps.fetchModel(opts, join(deps.workDir, 'model')));
   logger.info(
     `Model ${model.name} version ${model.version}: ${model.files.length} file(s), sha256 ${model.sha256}`,
   );
 
   const imageName = opts.image ?? defaultImageName(opts.registry, ctx.repository, model.name);
   const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
+  const runtimes = await (earlyRuntimes ?? startRuntimes(imageName, tags));
 
-  logger.info(`Staging the server runtime for ${opts.platforms.join(', ')}`);
-  const runtimeDirs: Record<string, string> = {};
-  const needed = new Set(opts.platforms);
-  if (opts.smokeTest !== 'none') needed.add(deps.hostPlatform); // the process smoke test runs here
-  for (const platform of needed) {
-    runtimeDirs[platform] = await deps.stageRuntime(platform);
-  }
-
-  const smokeTests: SmokeResult[] = [];
-  const wantContainer = await decideContainerTest(opts, deps);
-  if (opts.smokeTest !== 'none') {
-    logger.info('Smoke test in a process');
-    const server = await deps.startServer(runtimeDirs[deps.hostPlatform] as string, model, opts.serverEnv);
-    smokeTests.push(await smokeTest('process', server, model, opts));
-  }
-
-  logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
   const labels: Record<string, string> = {
     ...(model.tokenizer && tokenizerLabels(model.tokenizer)),
     ...opts.labels,
@@ -138,10 +151,44 @@ export async function packageModel<Img extends BuiltImageInfo>(
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
   if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
-  const build: BuildRequest = { runtimeDirs, model, imageName, tags, labels };
-  const image = await deps.buildImage(build);
-  logger.info(`Built ${imageName}@${image.digest}`);
-  const sbom = opts.sbom ? await deps.writeSbom({ ...build, image }) : undefined;
+  const build: BuildRequest = {
+    runtimeDirs: runtimes.dirs,
+    runtimeLayers: runtimes.layers,
+    model,
+    imageName,
+    tags,
+    labels,
+  };
+  // The process smoke test and the image build (layer compression) run side by side; nothing is
+  // pushed before both are done and the smoke test passed.
+  const smokeTests: SmokeResult[] = [];
+  const processTest =
+    opts.smokeTest !== 'none'
+      ? times.time('smoke', async () => {
+          logger.info('Smoke test in a process');
+          const server = await deps.startServer(
+            runtimes.dirs[deps.hostPlatform] as string,
+            model,
+            opts.serverEnv,
+          );
+          return smokeTest('process', server, model, opts);
+        })
+      : undefined;
+  logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
+  const building = times.time('build', async () => {
+    const image = await deps.buildImage(build);
+    logger.info(`Built ${imageName}@${image.digest}`);
+    return image;
+  });
+  const documenting = building.then((image) =>
+    opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image })) : undefined,
+  );
+  const [tested, built, documented] = await Promise.allSettled([processTest, building, documenting]);
+  for (const r of [tested, built, documented]) if (r.status === 'rejected') throw r.reason;
+  if (tested.status === 'fulfilled' && tested.value) smokeTests.push(tested.value);
+  const image = (built as PromiseFulfilledResult<Img>).value;
+  const sbom = (documented as PromiseFulfilledResult<SbomInfo | undefined>).value;
+  const wantContainer = await containerTest;
 
   if (wantContainer) {
     logger.info('Smoke test in a container');
@@ -178,12 +225,14 @@ export async function packageModel<Img extends BuiltImageInfo>(
   let upload: PushInfo | undefined;
   if (opts.push) {
     logger.info(`Pushing ${imageName} with tags ${tags.join(', ')}`);
-    upload = await deps.pushImage(image, imageName, tags);
+    upload = await times.time('push', () => deps.pushImage(image, imageName, tags));
     logger.info(
       `Pushed ${imageName}@${upload.digest}: ${upload.blobsUploaded} blob(s) uploaded, ${upload.blobsSkipped} already there`,
     );
     if (sbom) await attachSbom(deps, sbom, imageName, upload.digest);
   }
+
+  logger.info(`Stage times: ${times.summary()}`);
 
   let manifests: { dir: string; files: string[] } | undefined;
   if (opts.manifests && upload) {
@@ -254,6 +303,39 @@ async function attachSbom(
       `The image ${imageName}@${digest} and its tags were pushed, but attaching its SBOM failed: ${why}`,
       `${isUserError(e) ? `${e.fix} ` : ''}Re-running pushes nothing twice and attaches it; or set sbom: false.`,
     );
+  }
+}
+
+/** Seconds spent per stage (stages may overlap: the runtime with the download, smoke with build). */
+class StageTimes {
+  private readonly spans: [string, number][] = [];
+  async time<T>(name: string, f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.spans.push([name, (performance.now() - t0) / 1000]);
+    }
+  }
+  /** `download 0.05 s, stage 0.31 s, ...` in the order the stages ended. */
+  summary(): string {
+    return this.spans.map(([n, s]) => `${n} ${s.toFixed(2)} s`).join(', ');
+  }
+}
+
+/**
+ * The tags that name no model field, expanded: known before the model is resolved, so the earlier
+ * images under them can be read meanwhile. Undefined when there are none.
+ */
+function tagsWithoutModel(templates: string[], ctx: RunContext): string[] | undefined {
+  const list = (templates.length > 0 ? templates : ['{model-version}', 'latest']).filter(
+    (t) => !/\{model-(version|name)\}/.test(t),
+  );
+  if (list.length === 0) return undefined;
+  try {
+    return expandTags(list, { modelName: '', modelVersion: '', sha: ctx.sha });
+  } catch {
+    return undefined; // a tag this run cannot expand fails later, with the model, as before
   }
 }
 

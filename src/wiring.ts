@@ -25,7 +25,17 @@ import { fetchModel, parseModelReference } from './model-source/index.js';
 import { writeClassLabels } from './model-source/class-labels.js';
 import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
 import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
-import { findServerBundle, hostPlatform, stageRuntime } from './runtime/index.js';
+import { BlobStore } from './image/blobs.js';
+import { GZIP_LAYER_TYPES, platformKey } from './image/oci.js';
+import { reusableLayers, type ReusableLayer } from './image/reuse.js';
+import {
+  defaultCacheDir,
+  findServerBundle,
+  hostPlatform,
+  loadShippedRuntimeLayers,
+  provideRuntimes,
+  stageRuntime,
+} from './runtime/index.js';
 import { hashFiles } from './sbom/gather.js';
 import { createSbom } from './sbom/index.js';
 import { startServerProcess } from './server-process.js';
@@ -113,6 +123,29 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     ? undefined
     : parseImageReference(opts.baseImage).registry;
 
+  const imageWorkDir = join(w.workDir, 'image');
+  // The layers earlier images offer, read once per list of references (the runtime and the build share it).
+  const offers = new Map<string, Promise<Map<string, ReusableLayer>>>();
+  const reusableFrom = (refs: string[]): Promise<Map<string, ReusableLayer>> => {
+    const key = refs.join('\n');
+    let p = offers.get(key);
+    if (!p) {
+      p = (async () => {
+        const registry = parseImageReference(refs[0] as string).registry;
+        const auth = await credentialsFor(registry, false);
+        return reusableLayers(refs, {
+          logger,
+          layerMediaType: GZIP_LAYER_TYPES,
+          pushRegistry: registry,
+          ...(auth && { registryAuth: auth }),
+          insecureRegistries: opts.insecureRegistries,
+        });
+      })();
+      offers.set(key, p);
+    }
+    return p;
+  };
+
   return {
     logger,
     workDir: w.workDir,
@@ -155,8 +188,20 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       return model;
     },
 
-    async stageRuntime(platform) {
-      return (await stageRuntime(platform, { logger })).dir;
+    async prepareRuntimes(platforms, reuseFrom) {
+      const serverDir = findServerBundle();
+      // The shipped diff_ids are those of mtime-0 layers: SOURCE_DATE_EPOCH makes other layers.
+      const shipped = sourceDateEpoch(w.env) ? undefined : await loadShippedRuntimeLayers(serverDir, logger);
+      const reusable = shipped && reuseFrom.length > 0 ? await reusableFrom(reuseFrom) : new Map();
+      return provideRuntimes({
+        platforms: platforms.map((p) => platformKey(p)),
+        shipped,
+        reusable,
+        store: new BlobStore(imageWorkDir),
+        cacheDir: defaultCacheDir(),
+        stage: async (platform) => (await stageRuntime(platform, { logger, serverDir })).dir,
+        logger,
+      });
     },
 
     startServer(runtimeDir, model, env) {
@@ -195,10 +240,11 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         pushRegistry: target.registry,
         baseAuth: baseCreds,
         insecureRegistries: opts.insecureRegistries,
-        // A re-run or a new model version reuses the runtime layer the registry already holds.
-        reuseLayersFrom: opts.push ? req.tags.map((t) => `${req.imageName}:${t}`) : [],
+        // A re-run or a new model version reuses the layers the registry already holds.
+        ...(opts.push && { reusable: await reusableFrom(req.tags.map((t) => `${req.imageName}:${t}`)) }),
+        runtimeLayers: req.runtimeLayers,
         logger,
-        workDir: join(w.workDir, 'image'),
+        workDir: imageWorkDir,
       });
       return Object.assign(img, {
         platformDigests: Object.fromEntries(img.platforms.map((p) => [p.platform, p.digest])),

@@ -6,54 +6,23 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { UserError } from '../../src/errors.js';
 import { defaultNpmRegistry } from '../../src/runtime/npm.js';
 import { stageRuntime, stagedFiles } from '../../src/runtime/index.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
+import { sriOf, startFakeNpm, type FakeNpm } from '../fakes/npm.js';
 import { tempDir } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
-const ORT_DIR = join(ROOT, 'node_modules', 'onnxruntime-node');
-const COMMON_DIR = join(ROOT, 'node_modules', 'onnxruntime-common');
 
 /** ELF e_machine: 62 = x86-64, 183 = AArch64. */
 async function elfMachine(path: string): Promise<number> {
   const b = await readFile(path);
   expect(b.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
   return b.readUInt16LE(18);
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
-  }
-  return out.sort();
-}
-
-/** An npm-style tarball (`package/...`) of every file under `dir` whose path passes `keep`. */
-async function npmTarball(dir: string, keep: (rel: string) => boolean): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collecting = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
-  for (const rel of (await walk(dir)).filter(keep)) {
-    const data = await readFile(join(dir, rel));
-    await new Promise<void>((res, rej) =>
-      pack.entry({ name: `package/${rel}`, mode: 0o644 }, data, (e) => (e ? rej(e) : res())),
-    );
-  }
-  pack.finalize();
-  await collecting;
-  return gzipSync(Buffer.concat(chunks), { level: 1 });
 }
 
 /** A logger that keeps its warnings. */
@@ -80,8 +49,6 @@ async function replaceFile(path: string, data: string): Promise<void> {
   await rm(path);
   await writeFile(path, data);
 }
-
-const integrity = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
 
 let root: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -190,42 +157,15 @@ describe('npm registry choice', () => {
 });
 
 describe('stageRuntime from the npm registry (no node_modules, as on a runner)', () => {
-  let server: Server;
+  let npm: FakeNpm;
   let registry: string;
-  const requests: string[] = [];
-  const tarballs = new Map<string, Buffer>();
-  const metaIntegrity = new Map<string, string>();
+  let requests: string[];
   let repo: string;
 
   beforeAll(async () => {
-    tarballs.set(
-      'onnxruntime-node',
-      await npmTarball(ORT_DIR, (r) => !r.startsWith('bin/') || r.includes('/linux/')),
-    );
-    tarballs.set('onnxruntime-common', await npmTarball(COMMON_DIR, () => true));
-    for (const [n, b] of tarballs) metaIntegrity.set(n, integrity(b));
-    server = createServer((req, res) => {
-      requests.push(req.url ?? '');
-      const m = /^\/([^/]+)\/(1\.30\.0|-\/.*\.tgz)$/.exec(req.url ?? '');
-      const name = m?.[1] ?? '';
-      if (m && m[2] === '1.30.0' && tarballs.has(name)) {
-        res.setHeader('content-type', 'application/json');
-        res.end(
-          JSON.stringify({
-            name,
-            version: '1.30.0',
-            dist: { tarball: `${registry}/${name}/-/${name}-1.30.0.tgz`, integrity: metaIntegrity.get(name) },
-          }),
-        );
-      } else if (m && tarballs.has(name)) {
-        res.end(tarballs.get(name));
-      } else {
-        res.statusCode = 404;
-        res.end('{}');
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    registry = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    npm = await startFakeNpm();
+    registry = npm.url;
+    requests = npm.requests;
     // An action checkout: server-template/{dist,package.json}, no node_modules.
     repo = join(root.dir, 'checkout');
     await mkdir(join(repo, 'server-template'), { recursive: true });
@@ -234,7 +174,7 @@ describe('stageRuntime from the npm registry (no node_modules, as on a runner)',
     });
     await cp(join(ROOT, 'server-template', 'package.json'), join(repo, 'server-template', 'package.json'));
   });
-  afterAll(async () => new Promise<void>((r) => server.close(() => r())));
+  afterAll(async () => npm.close());
 
   const opts = (cacheDir: string) => ({
     logger: silentLogger,
@@ -294,7 +234,7 @@ describe('stageRuntime from the npm registry (no node_modules, as on a runner)',
       join(repo, 'package-lock.json'),
       JSON.stringify({
         packages: {
-          'node_modules/onnxruntime-node': { version: '1.30.0', integrity: integrity(Buffer.from('other')) },
+          'node_modules/onnxruntime-node': { version: '1.30.0', integrity: sriOf(Buffer.from('other')) },
         },
       }),
     );

@@ -68,6 +68,13 @@ export interface BuildOptions {
    * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
   reuseLayersFrom?: string[];
+  /** The layers `reuseLayersFrom` offers, when the caller read them already (`reusableLayers`). */
+  reusable?: Map<string, ReusableLayer>;
+  /**
+   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
+   * are when their media type matches the base's; else the layer is built from `runtime`.
+   */
+  runtimeLayers?: Record<string, RuntimeLayer>;
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
   gzipLevel?: number;
 }
@@ -111,13 +118,16 @@ export interface BuiltImage {
 }
 
 /** A layer of ours: compressed here (a file), or reused from an earlier image in a registry. */
-interface ProducedLayer {
+export interface ProducedLayer {
   digest: string;
   diffId: string;
   size: number;
   mediaType: string;
   location: BlobLocation;
 }
+
+/** A runtime layer verified in a registry before the build (see src/runtime/provide.ts). */
+export type RuntimeLayer = ProducedLayer;
 
 function rfc3339(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
@@ -286,7 +296,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   }
   // Layers an earlier image already has (same diff_id) are referenced, not compressed again.
   const reuse =
-    opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
+    opts.reusable ??
+    (opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
       ? await reusableLayers(opts.reuseLayersFrom, {
           logger: opts.logger,
           layerMediaType: types.layer,
@@ -295,40 +306,58 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
           ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
           ...(opts.fetch && { fetch: opts.fetch }),
         })
-      : new Map<string, ReusableLayer>();
+      : new Map<string, ReusableLayer>());
   let reused = 0;
   let reuseFetched = 0;
-  const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
-    if (reuse.size > 0) {
-      const diffId = await layerDiffId(entries, layerOpts);
-      const hit = reuse.get(diffId);
-      // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
-      // diff_id computed above from our own files. They stay in the store for the outputs; the location
-      // keeps the registry so that a push to another repository there can mount the blob.
-      const ok = hit && (await verifyReusable(hit, diffId, store, opts.logger));
-      if (hit && ok) {
-        reused++;
-        reuseFetched += ok.fetched;
-        const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
-        return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
-      }
-    }
+  /** A registry blob with `diffId`, referenced once verified; undefined when none verifies. */
+  const reference = async (diffId: string): Promise<ProducedLayer | undefined> => {
+    const found = reuse.get(diffId);
+    const hit = found?.mediaType === types.layer ? found : undefined;
+    // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
+    // diff_id computed from our own files. They stay in the store for the outputs; the location keeps
+    // the registry so that a push to another repository there can mount the blob.
+    const ok = hit && (await verifyReusable(hit, diffId, store, opts.logger));
+    if (!hit || !ok) return undefined;
+    reused++;
+    reuseFetched += ok.fetched;
+    const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
+    return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
+  };
+  const compress = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
     const l = await writeLayer(store, entries, layerOpts);
-    return {
-      digest: l.digest,
-      diffId: l.diffId,
-      size: l.size,
-      mediaType: l.mediaType,
-      location: { kind: 'file', path: l.path },
-    };
+    return { ...l, location: { kind: 'file', path: l.path } };
+  };
+  /**
+   * A runtime layer: its diff_id first (no compression), and a verified registry blob referenced when
+   * an earlier image has it, else compressed.
+   */
+  const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> =>
+    (reuse.size > 0 && (await reference(await layerDiffId(entries, layerOpts)))) || compress(entries);
+  /**
+   * The model layer: compressed first, in the one pass that also gives its diff_id (a new model
+   * version, the usual case, needs the compression anyway). The same blob already in the registry (a
+   * re-run) is uploaded by no one (the push finds it); one with that content but other bytes (another
+   * compressor) is verified and referenced instead of uploading ours.
+   */
+  const produceModel = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
+    const l = await compress(entries);
+    const offered = reuse.get(l.diffId);
+    if (offered?.digest === l.digest) reused++;
+    else if (offered) return (await reference(l.diffId)) ?? l;
+    return l;
   };
   // Runtime layers (one per platform) and the model layer (shared) are built concurrently.
   const runtimeLayers = selected.map(async (bp) => {
+    const verified = opts.runtimeLayers?.[bp.key];
+    if (verified?.mediaType === types.layer) {
+      reused++;
+      return verified;
+    }
     const dir = opts.runtime[bp.key];
     if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
     return produce(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
   });
-  const [modelLayer, ...runtimes] = await Promise.all([produce(modelEntries), ...runtimeLayers]);
+  const [modelLayer, ...runtimes] = await Promise.all([produceModel(modelEntries), ...runtimeLayers]);
   if (!modelLayer) throw new Error('model layer missing');
   opts.logger.info(
     `Built ${runtimes.length + 1} layers (${reused} reused from earlier images, verified: ${(reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,

@@ -19,6 +19,12 @@ export function digestHex(digest: string): string {
   return m[1];
 }
 
+/**
+ * Output chunk of gunzip: zlib's default (16 KiB) makes inflating a 48 MB layer cost 0.8 s of CPU,
+ * 1 MiB chunks 0.2 s (measured on this project's 2-core machine).
+ */
+export const INFLATE_CHUNK = 1 << 20;
+
 /** A pass-through stream that hashes and counts what flows through it. */
 export class HashingStream extends Transform {
   private readonly hash = createHash('sha256');

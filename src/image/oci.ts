@@ -16,6 +16,9 @@ export const MediaType = {
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
+/** Both families' gzip layer types (what a layer of ours is, in one or the other). */
+export const GZIP_LAYER_TYPES = [MediaType.ociLayerGzip, MediaType.dockerLayerGzip];
+
 /** `Accept` for manifest reads: all four manifest and index types. */
 export const MANIFEST_ACCEPT = [
   MediaType.ociIndex,

@@ -385,6 +385,15 @@ export class RegistryClient {
     return res;
   }
 
+  /**
+   * A blob's bytes as they stream, NOT verified: the caller hashes them and must not use any byte
+   * before the digest checked (`verifyReusable` does). No retries: the caller decides what a failure means.
+   */
+  async openBlob(repository: string, digest: string): Promise<Readable> {
+    const res = await this.blobResponse(repository, digest);
+    return Readable.fromWeb(res.body as WebReadableStream);
+  }
+
   /** A small blob (a config) in memory, digest-verified. */
   async readBlob(repository: string, digest: string): Promise<Buffer> {
     return withRetry(async () => {

@@ -6,16 +6,17 @@
  * fetched the blob and checked that it decompresses to exactly that diff_id: the registry's word (a
  * config anyone with push access can rewrite) is never enough to put bytes into a new image.
  */
-import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from '../util/log.js';
 import type { RegistryCredentials } from './auth.js';
-import { BlobStore, DigestMismatchError, HashingStream } from './blobs.js';
+import { BlobStore, DigestMismatchError, HashingStream, INFLATE_CHUNK } from './blobs.js';
 import { parseManifest, type Manifest } from './oci.js';
 import { formatReference, parseImageReference } from './reference.js';
-import { RegistryClient } from './registry.js';
+import { RegistryClient, RegistryHttpError } from './registry.js';
 
 export interface ReusableLayer {
   digest: string;
@@ -28,8 +29,11 @@ export interface ReusableLayer {
 
 export interface ReuseOptions {
   logger: Logger;
-  /** Only layers of this media type are reused (a manifest never mixes OCI and Docker types). */
-  layerMediaType: string;
+  /**
+   * Only layers of these media types are offered (a manifest never mixes OCI and Docker types: a
+   * caller that does not know the base yet takes both gzip types and checks the type when it builds).
+   */
+  layerMediaType: string | string[];
   pushRegistry?: string;
   registryAuth?: RegistryCredentials;
   insecureRegistries?: string[];
@@ -43,6 +47,7 @@ export async function reusableLayers(
   opts: ReuseOptions,
 ): Promise<Map<string, ReusableLayer>> {
   const out = new Map<string, ReusableLayer>();
+  const types = new Set([opts.layerMediaType].flat());
   const clients = opts.clients ?? new Map<string, RegistryClient>();
   for (const text of refs) {
     try {
@@ -82,7 +87,7 @@ export async function reusableLayers(
         const diffIds = config.rootfs?.diff_ids ?? [];
         m.layers.forEach((l, i) => {
           const diffId = diffIds[i];
-          if (diffId && l.mediaType === opts.layerMediaType && !out.has(diffId)) {
+          if (diffId && types.has(l.mediaType) && !out.has(diffId)) {
             out.set(diffId, {
               digest: l.digest,
               size: l.size,
@@ -105,47 +110,109 @@ export async function reusableLayers(
 /** sha256 of a gzip blob's uncompressed bytes (its diff_id), streamed. */
 export async function uncompressedDigest(path: string): Promise<string> {
   const h = new HashingStream();
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), h, async (src) => {
-    for await (const _ of src as AsyncIterable<Buffer>) void _;
-  });
+  await pipeline(
+    createReadStream(path, { highWaterMark: 1 << 20 }),
+    createGunzip({ chunkSize: INFLATE_CHUNK }),
+    h,
+    async (src) => {
+      for await (const _ of src as AsyncIterable<Buffer>) void _;
+    },
+  );
   return h.digest();
 }
 
+/** What `verifyReusable` may do with the layer's tar while it verifies (`unpackTree`, see unpack.ts). */
+export interface VerifyOptions {
+  /** Reads the uncompressed tar; its result is used only if the layer verifies. */
+  consume?: (tar: Readable) => Promise<void>;
+  /** Uncompressed bytes beyond which the layer cannot be the one expected (stops a gzip bomb early). */
+  maxUncompressed?: number;
+}
+
+/** Passes bytes through while copying them to `file` (backpressure from both sides). */
+class CopyTo extends Transform {
+  constructor(private readonly file: WriteStream) {
+    super();
+    file.on('error', (e) => this.destroy(e));
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    if (this.file.write(chunk)) cb(null, chunk);
+    else this.file.once('drain', () => cb(null, chunk));
+  }
+  override _flush(cb: (e?: Error | null) => void): void {
+    this.file.end(() => cb());
+  }
+}
+
+/** Fails once more than `max` bytes passed. */
+class AtMost extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly max: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) cb(new Error(`${this.what} decompresses to more than ${this.max} bytes`));
+    else cb(null, chunk);
+  }
+}
+
 /**
- * Fetches a reusable layer's blob into `store` (its digest verified while it streams) and checks that it
- * decompresses to `diffId`, the digest this run computed from its own files. Returns the verified blob's
- * size and whether it was fetched (bytes read from the registry), or undefined when it cannot be reused:
- * gone (garbage-collected), unreadable, or holding other content than the image claims (a tampered or
- * corrupt repository: warned about, removed from the store, and the layer is built instead).
+ * Fetches a reusable layer's blob into `store` and, in the same pass, checks its digest and that it
+ * decompresses to `diffId` (the digest this run computed from its own files, or the one the action
+ * ships for its runtime layers); `opts.consume` may read the tar meanwhile (e.g. unpack it). Returns the
+ * verified blob's size and how many bytes were read from the registry, or undefined when it cannot be
+ * reused: gone (garbage-collected), unreadable, or holding other content than the image claims (a
+ * tampered or corrupt repository: warned about, nothing kept, and the layer is built instead).
  */
 export async function verifyReusable(
   layer: ReusableLayer,
   diffId: string,
   store: BlobStore,
   logger: Logger,
+  opts: VerifyOptions = {},
 ): Promise<{ size: number; fetched: number } | undefined> {
   const where = `${layer.client.registry}/${layer.repository}@${layer.digest}`;
   const had = await store.has(layer.digest);
+  const tmp = had ? undefined : await store.newTempPath();
+  const gz = new HashingStream();
+  const diff = new HashingStream();
   try {
-    await layer.client.fetchBlob(layer.repository, layer.digest, store);
+    const source = had
+      ? createReadStream(store.path(layer.digest), { highWaterMark: 1 << 20 })
+      : await layer.client.openBlob(layer.repository, layer.digest);
+    const stages: NodeJS.ReadWriteStream[] = [gz];
+    if (tmp) stages.push(new CopyTo(createWriteStream(tmp)));
+    stages.push(createGunzip({ chunkSize: INFLATE_CHUNK }), diff);
+    if (opts.maxUncompressed !== undefined) stages.push(new AtMost(opts.maxUncompressed, where));
+    const drain = async (src: AsyncIterable<Buffer>): Promise<void> => {
+      for await (const _ of src) void _;
+    };
+    await pipeline(source, ...(stages as [Transform]), async (src: AsyncIterable<Buffer>) =>
+      opts.consume ? opts.consume(Readable.from(src, { objectMode: false })) : drain(src),
+    );
   } catch (e) {
+    if (tmp) await rm(tmp, { force: true });
     const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof DigestMismatchError)
-      logger.warning(`Layer reuse: ${where} is not what it claims (${msg}); building the layer instead.`);
+    if (gz.bytes > 0 && !(e instanceof RegistryHttpError))
+      logger.warning(`Layer reuse: ${where} is not a valid layer (${msg}); building the layer instead.`);
     else logger.debug(`Layer reuse: ${where} not readable (${msg}); building the layer instead`);
     return undefined;
   }
-  const path = store.path(layer.digest);
-  const size = (await stat(path)).size;
-  const actual = await uncompressedDigest(path).catch(
-    (e: unknown) => `unreadable gzip (${e instanceof Error ? e.message : String(e)})`,
-  );
-  if (actual !== diffId) {
-    if (!had) await rm(path, { force: true });
+  const digest = gz.digest();
+  const actual = diff.digest();
+  if (digest !== layer.digest || actual !== diffId) {
+    if (tmp) await rm(tmp, { force: true });
     logger.warning(
-      `Layer reuse: ${where} does not decompress to the content its image claims (diff_id ${diffId}, got ${actual}); the repository was altered or is corrupt. Building the layer instead.`,
+      digest !== layer.digest
+        ? `Layer reuse: ${where} is not what it claims (${new DigestMismatchError('blob', layer.digest, digest).message}); building the layer instead.`
+        : `Layer reuse: ${where} does not decompress to the content its image claims (diff_id ${diffId}, got ${actual}); the repository was altered or is corrupt. Building the layer instead.`,
     );
     return undefined;
   }
-  return { size, fetched: had ? 0 : size };
+  if (tmp) await store.commit(tmp, digest);
+  return { size: gz.bytes, fetched: had ? 0 : gz.bytes };
 }

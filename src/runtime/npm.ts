@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { UserError } from '../errors.js';
+import { INFLATE_CHUNK } from '../image/blobs.js';
 import type { Logger } from '../util/log.js';
 import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry } from '../util/retry.js';
 import { checkTree, manifestPathFor, writeTreeManifest } from './tree-manifest.js';
@@ -130,7 +131,7 @@ export async function fetchPackage(
           pipeline(
             Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
             hasher,
-            createGunzip(),
+            createGunzip({ chunkSize: INFLATE_CHUNK }),
             extract as unknown as Writable,
           ),
           writing,

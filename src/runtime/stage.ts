@@ -59,6 +59,9 @@ export interface StagedRuntime {
 /** onnxruntime-node's directory name for each supported image platform. */
 const ORT_ARCH: Record<string, string> = { 'linux/amd64': 'x64', 'linux/arm64': 'arm64' };
 
+/** The image platforms a runtime can be staged for. */
+export const RUNTIME_PLATFORMS = Object.keys(ORT_ARCH);
+
 export function ortArch(platform: string): string {
   const arch = ORT_ARCH[platform];
   if (!arch) {
@@ -120,6 +123,20 @@ async function hashTree(root: string, files: string[]): Promise<string> {
     h.update('\0');
   }
   return h.digest('hex');
+}
+
+/** sha256 over the server bundle's files (paths and bytes): what the shipped runtime layers were made from. */
+export async function serverBundleDigest(serverDir: string): Promise<string> {
+  return `sha256:${await hashTree(serverDir, await listFiles(serverDir))}`;
+}
+
+/** The onnxruntime-node version server-template/package.json pins (next to the server bundle). */
+export async function pinnedOrtVersion(serverDir: string): Promise<string> {
+  const pkg = await readJson(join(dirname(serverDir), 'package.json'));
+  return exactVersion(
+    (pkg['dependencies'] as Record<string, unknown> | undefined)?.[ORT],
+    `server-template/package.json's ${ORT}`,
+  );
 }
 
 async function readJson(path: string): Promise<Record<string, unknown>> {

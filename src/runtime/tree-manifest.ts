@@ -39,13 +39,22 @@ async function listTree(root: string): Promise<{ files: string[]; dirs: string[]
   return out;
 }
 
-/** Hashes every file of `dir` and writes the manifest to `manifestPath` (atomically). */
-export async function writeTreeManifest(dir: string, manifestPath = manifestPathFor(dir)): Promise<void> {
-  const { files } = await listTree(dir);
+/**
+ * Hashes every file of `dir` and writes the manifest to `manifestPath` (atomically); `known` gives the
+ * files' digests when they were hashed as they were written (unpacking), sparing a second read.
+ */
+export async function writeTreeManifest(
+  dir: string,
+  manifestPath = manifestPathFor(dir),
+  known?: TreeManifest['files'],
+): Promise<void> {
   const m: TreeManifest = { version: 1, files: {} };
-  for (const f of files) {
-    const { digest, size } = await fileDigest(join(dir, ...f.split('/')));
-    m.files[f] = { size, sha256: digest };
+  if (known) m.files = Object.fromEntries(Object.entries(known).sort(([a], [b]) => (a < b ? -1 : 1)));
+  else {
+    for (const f of (await listTree(dir)).files) {
+      const { digest, size } = await fileDigest(join(dir, ...f.split('/')));
+      m.files[f] = { size, sha256: digest };
+    }
   }
   const tmp = `${manifestPath}.tmp-${process.pid}-${Date.now()}`;
   await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
