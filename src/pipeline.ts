@@ -30,7 +30,12 @@ export interface FetchedModelInfo {
   tokenizer?: TokenizerInfo;
   /** The id2label the `class-labels` input wrote. */
   classLabels?: Record<string, string>;
+  /** The model as fetched, when the shipped files differ from it (`external-weights`). */
+  original?: { sha256: string; files: Array<{ path: string; size: number; sha256: string }> };
 }
+
+/** The label that holds the digest of the shipped model files when they differ from the original's. */
+export const SHIPPED_SHA256_LABEL = 'io.github.package-onnx-model.model.shipped-sha256';
 
 export interface BuiltImageInfo {
   digest: string;
@@ -71,6 +76,11 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   hostPlatform: string;
   fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
   stageRuntime(platform: string): Promise<string>;
+  /**
+   * Lays the model out for a fast start (src/model-layout.ts) with the runtime in `runtimeDir`; returns
+   * the model as it will ship (`original` set when its files changed).
+   */
+  prepareModel(model: FetchedModelInfo, runtimeDir: string, when: 'auto' | 'true'): Promise<FetchedModelInfo>;
   startServer(
     runtimeDir: string,
     model: FetchedModelInfo,
@@ -120,13 +130,22 @@ export async function packageModel<Img extends BuiltImageInfo>(
   for (const platform of needed) {
     runtimeDirs[platform] = await deps.stageRuntime(platform);
   }
+  // Before every test, so the smoke tests run the model as it ships.
+  const shipped =
+    opts.externalWeights === 'false'
+      ? model
+      : await deps.prepareModel(
+          model,
+          runtimeDirs[deps.hostPlatform] ?? (await deps.stageRuntime(deps.hostPlatform)),
+          opts.externalWeights,
+        );
 
   const smokeTests: SmokeResult[] = [];
   const wantContainer = await decideContainerTest(opts, deps);
   if (opts.smokeTest !== 'none') {
     logger.info('Smoke test in a process');
-    const server = await deps.startServer(runtimeDirs[deps.hostPlatform] as string, model, opts.serverEnv);
-    smokeTests.push(await smokeTest('process', server, model, opts));
+    const server = await deps.startServer(runtimeDirs[deps.hostPlatform] as string, shipped, opts.serverEnv);
+    smokeTests.push(await smokeTest('process', server, shipped, opts));
   }
 
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
@@ -134,11 +153,12 @@ export async function packageModel<Img extends BuiltImageInfo>(
     ...(model.tokenizer && tokenizerLabels(model.tokenizer)),
     ...opts.labels,
   };
+  if (shipped.original) labels[SHIPPED_SHA256_LABEL] = shipped.sha256;
   if (ctx.repository)
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
   if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
-  const build: BuildRequest = { runtimeDirs, model, imageName, tags, labels };
+  const build: BuildRequest = { runtimeDirs, model: shipped, imageName, tags, labels };
   const image = await deps.buildImage(build);
   logger.info(`Built ${imageName}@${image.digest}`);
   const sbom = opts.sbom ? await deps.writeSbom({ ...build, image }) : undefined;
@@ -149,7 +169,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
     await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
     const server = await deps.runContainer(archive, localRef);
-    smokeTests.push(await smokeTest('container', server, model, opts));
+    smokeTests.push(await smokeTest('container', server, shipped, opts));
   }
 
   let dockerPlatform: string | undefined;
