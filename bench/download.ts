@@ -22,6 +22,7 @@ import { startAzurite } from '../__tests__/env/index.js';
 import type { BlobAccess } from '../src/model-source/azureml.js';
 import { containerClientFor, downloadBlobs } from '../src/model-source/blob-download.js';
 import { silentLogger } from '../src/util/log.js';
+import { loadAverages, machineFacts, median, round } from './lib/stats.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
@@ -44,12 +45,6 @@ interface Run {
   peakRssMB: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 const peakRss = (): number =>
   Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
 
@@ -107,7 +102,7 @@ function runChild(a: ChildArgs): Promise<Run> {
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'pom-bench-download-'));
   const az = await startAzurite();
-  const loadAtStart = loadavg().map((x) => round(x));
+  const loadAtStart = loadAverages();
   try {
     const service = new BlobServiceClient(
       az.blobEndpoint,
@@ -174,15 +169,7 @@ async function main(): Promise<void> {
       },
     };
     const out = {
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        model: cpus()[0]?.model,
-        loadavgAtStart: loadAtStart,
-        loadavgAtEnd: loadavg().map((x) => round(x)),
-        note: 'contenders alternate order per rep; the load averages show whether the CPU was shared',
-      },
-      node: process.version,
+      ...machineFacts(loadAtStart),
       reps: REPS,
       blobBytes: size,
       ours: 'downloadBlobs (src/model-source/blob-download.ts) with the action defaults, account key, in a child process',

@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pushBaseImage, startRegistry } from '../__tests__/env/index.js';
@@ -31,6 +31,7 @@ import { stageRuntime } from '../src/runtime/index.js';
 import { freePort } from '../src/server-process.js';
 import { silentLogger } from '../src/util/log.js';
 import { startCountingProxy } from './lib/counting-proxy.js';
+import { loadAverages, machineFacts, median, round } from './lib/stats.js';
 import { builtinBuildkitClient, dockerBaseline, withDaemon } from './lib/docker-baseline.js';
 import { shippedModel } from './lib/shipped-model.js';
 
@@ -43,12 +44,6 @@ const PLATFORMS = ['linux/amd64', 'linux/arm64'];
 const TAG = 'v1';
 const TEXT = 'the service was quick and friendly but the food arrived cold while our table waited';
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 const mb = (bytes: number): number => round(bytes / 1e6, 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -258,7 +253,7 @@ async function dirBytes(dir: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const loadAtStart = loadavg().map((x) => round(x));
+  const loadAtStart = loadAverages();
   const work = await mkdtemp(join(tmpdir(), 'pom-bench-scale-'));
   const model = await benchTransformer(SHAPE);
   const shipped = await shippedModel(model, join(work, 'shipped'));
@@ -447,15 +442,7 @@ async function main(): Promise<void> {
       },
     };
     const out = {
-      date: new Date().toISOString(),
-      machine: {
-        cpus: CORES,
-        model: cpus()[0]?.model,
-        loadavgAtStart: loadAtStart,
-        loadavgAtEnd: loadavg().map((x) => round(x)),
-        note: 'the machine is shared with other engineers; the load averages say how busy it was',
-      },
-      node: process.version,
+      ...machineFacts(loadAtStart),
       reps: REPS,
       model: { shape: SHAPE, megabytes: modelMB, shipped: shipped.files },
       packaging: {
