@@ -1,5 +1,6 @@
 /**
  * The mission, stage by stage: resolve the model, download and verify it, stage the server runtime,
+ * lay the model out for a fast start (its weights in an external data file, `external-weights`),
  * smoke-test it in a process, build the image and write its bill of materials, smoke-test the container,
  * and only then push (the BOM last, attached to the pushed image).
  * Every stage's I/O comes in through `PipelineDeps`, so the same pipeline serves the action, the CLI
@@ -77,10 +78,15 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
   stageRuntime(platform: string): Promise<string>;
   /**
-   * Lays the model out for a fast start (src/model-layout.ts) with the runtime in `runtimeDir`; returns
-   * the model as it will ship (`original` set when its files changed).
+   * Lays the model out for a fast start (src/model-layout.ts) with the staged runtime `hostRuntime()`
+   * gives (asked for only when the model is rewritten); returns the model as it will ship (`original` set
+   * when its files changed).
    */
-  prepareModel(model: FetchedModelInfo, runtimeDir: string, when: 'auto' | 'true'): Promise<FetchedModelInfo>;
+  prepareModel(
+    model: FetchedModelInfo,
+    hostRuntime: () => Promise<string>,
+    when: 'auto' | 'true',
+  ): Promise<FetchedModelInfo>;
   startServer(
     runtimeDir: string,
     model: FetchedModelInfo,
@@ -136,7 +142,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
       ? model
       : await deps.prepareModel(
           model,
-          runtimeDirs[deps.hostPlatform] ?? (await deps.stageRuntime(deps.hostPlatform)),
+          async () => runtimeDirs[deps.hostPlatform] ?? (await deps.stageRuntime(deps.hostPlatform)),
           opts.externalWeights,
         );
 

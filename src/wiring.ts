@@ -161,12 +161,17 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       return (await stageRuntime(platform, { logger })).dir;
     },
 
-    async prepareModel(model, runtimeDir, when) {
+    async prepareModel(model, hostRuntime, when) {
       const m = model as Model;
       const onnx = join(m.dir, m.modelFile);
       if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return model;
       logger.info(`Moving the weights of ${m.modelFile} into ${weightsFileName(m.modelFile)}`);
-      const outcome = await externalizeWeights({ runtimeDir, dir: m.dir, modelFile: m.modelFile, logger });
+      const outcome = await externalizeWeights({
+        runtimeDir: await hostRuntime(),
+        dir: m.dir,
+        modelFile: m.modelFile,
+        logger,
+      });
       if (!outcome.changed) {
         logger.info(`Shipping ${m.modelFile} as it is: ${outcome.reason}.`);
         return model;
