@@ -32,6 +32,8 @@ export interface PackageOptions {
   archive?: string;
   /** Write a CycloneDX BOM and attach it to the pushed image (and the archive). */
   sbom: boolean;
+  /** Ship the weights in `<model>.onnx.data` (src/model-layout.ts): always, never, or from 64 MiB. */
+  externalWeights: ExternalWeights;
   smokeTest: SmokeTestMode;
   smokeTestInput?: unknown;
   smokeTestExpect: string[];
@@ -54,6 +56,9 @@ export interface PackageOptions {
 }
 
 export type ArchiveFormat = 'oci' | 'docker';
+export type ExternalWeights = 'auto' | 'true' | 'false';
+/** `external-weights: auto` moves the weights of .onnx files at least this big. */
+export const EXTERNAL_WEIGHTS_AUTO_BYTES = 64 * 1024 * 1024;
 
 /** Every input name action.yml declares (a test keeps the two in sync). */
 export const INPUT_NAMES = [
@@ -83,6 +88,7 @@ export const INPUT_NAMES = [
   'push',
   'archive',
   'sbom',
+  'external-weights',
   'smoke-test',
   'smoke-test-input',
   'smoke-test-expect',
@@ -201,6 +207,14 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
     }
   }
 
+  const externalWeights = (opt('external-weights') ?? 'auto').trim().toLowerCase();
+  if (!['auto', 'true', 'false'].includes(externalWeights)) {
+    throw new UserError(
+      `Input 'external-weights' is '${externalWeights}'.`,
+      "Use 'auto' (models of 64 MiB or more), 'true' or 'false'.",
+    );
+  }
+
   const smokeTest = (opt('smoke-test') ?? 'auto').toLowerCase();
   if (!['auto', 'process', 'container', 'none'].includes(smokeTest)) {
     throw new UserError(
@@ -291,6 +305,7 @@ export function readInputs(get: (name: InputName) => string): PackageOptions {
     push: parseBool('push', opt('push') ?? 'true'),
     archive: opt('archive'),
     sbom: parseBool('sbom', opt('sbom') ?? 'true'),
+    externalWeights: externalWeights as ExternalWeights,
     smokeTest: smokeTest as SmokeTestMode,
     smokeTestInput,
     smokeTestExpect: splitList(get('smoke-test-expect')),

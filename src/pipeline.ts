@@ -1,5 +1,6 @@
 /**
  * The mission, stage by stage: resolve the model, download and verify it, stage the server runtime,
+ * lay the model out for a fast start (its weights in an external data file, `external-weights`),
  * smoke-test it in a process, build the image and write its bill of materials, smoke-test the container,
  * and only then push (the BOM last, attached to the pushed image).
  * Every stage's I/O comes in through `PipelineDeps`, so the same pipeline serves the action, the CLI
@@ -31,7 +32,12 @@ export interface FetchedModelInfo {
   tokenizer?: TokenizerInfo;
   /** The id2label the `class-labels` input wrote. */
   classLabels?: Record<string, string>;
+  /** The model as fetched, when the shipped files differ from it (`external-weights`). */
+  original?: { sha256: string; files: Array<{ path: string; size: number; sha256: string }> };
 }
+
+/** The label that holds the digest of the shipped model files when they differ from the original's. */
+export const SHIPPED_SHA256_LABEL = 'io.github.package-onnx-model.model.shipped-sha256';
 
 export interface BuiltImageInfo {
   digest: string;
@@ -83,6 +89,16 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
    * earlier images `reuseFrom` where the action knows their content, else staged.
    */
   prepareRuntimes(platforms: string[], reuseFrom: string[]): Promise<PreparedRuntimes>;
+  /**
+   * Lays the model out for a fast start (src/model-layout.ts) with the host runtime `hostRuntime()`
+   * gives (asked for only when the model is rewritten); returns the model as it will ship (`original` set
+   * when its files changed).
+   */
+  prepareModel(
+    model: FetchedModelInfo,
+    hostRuntime: () => Promise<string>,
+    when: 'auto' | 'true',
+  ): Promise<FetchedModelInfo>;
   startServer(
     runtimeDir: string,
     model: FetchedModelInfo,
@@ -143,10 +159,26 @@ export async function packageModel<Img extends BuiltImageInfo>(
   const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
   const runtimes = await (earlyRuntimes ?? startRuntimes(imageName, tags));
 
+  // Before every test, so the smoke tests run the model as it ships.
+  const layout = opts.externalWeights;
+  const shipped =
+    layout === 'false'
+      ? model
+      : await times.time('layout', () =>
+          deps.prepareModel(
+            model,
+            async () =>
+              runtimes.dirs[deps.hostPlatform] ??
+              ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
+            layout,
+          ),
+        );
+
   const labels: Record<string, string> = {
     ...(model.tokenizer && tokenizerLabels(model.tokenizer)),
     ...opts.labels,
   };
+  if (shipped.original) labels[SHIPPED_SHA256_LABEL] = shipped.sha256;
   if (ctx.repository)
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
@@ -154,7 +186,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
   const build: BuildRequest = {
     runtimeDirs: runtimes.dirs,
     runtimeLayers: runtimes.layers,
-    model,
+    model: shipped,
     imageName,
     tags,
     labels,
@@ -168,10 +200,10 @@ export async function packageModel<Img extends BuiltImageInfo>(
           logger.info('Smoke test in a process');
           const server = await deps.startServer(
             runtimes.dirs[deps.hostPlatform] as string,
-            model,
+            shipped,
             opts.serverEnv,
           );
-          return smokeTest('process', server, model, opts);
+          return smokeTest('process', server, shipped, opts);
         })
       : undefined;
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
@@ -196,7 +228,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
     await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
     const server = await deps.runContainer(archive, localRef);
-    smokeTests.push(await smokeTest('container', server, model, opts));
+    smokeTests.push(await smokeTest('container', server, shipped, opts));
   }
 
   let dockerPlatform: string | undefined;

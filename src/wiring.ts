@@ -3,7 +3,7 @@
  * registry client, the host server process and the local Docker engine.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { dockerEngineVersion, runImageContainer } from './docker.js';
@@ -19,8 +19,10 @@ import {
 } from './image/index.js';
 import { resolveRegistryCredentials } from './image/credentials.js';
 import { pushReferrer } from './image/referrers.js';
-import type { PackageOptions } from './inputs.js';
+import { EXTERNAL_WEIGHTS_AUTO_BYTES, type PackageOptions } from './inputs.js';
 import { writeManifests } from './manifests.js';
+import { externalizeWeights, weightsFileName } from './model-layout.js';
+import { byteOrder, hashFile, modelDigest } from './model-source/integrity.js';
 import { fetchModel, parseModelReference } from './model-source/index.js';
 import { writeClassLabels } from './model-source/class-labels.js';
 import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
@@ -204,6 +206,45 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
+    async prepareModel(model, hostRuntime, when) {
+      const m = model as Model;
+      const onnx = join(m.dir, m.modelFile);
+      if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return model;
+      logger.info(`Moving the weights of ${m.modelFile} into ${weightsFileName(m.modelFile)}`);
+      const outcome = await externalizeWeights({
+        runtimeDir: await hostRuntime(),
+        dir: m.dir,
+        modelFile: m.modelFile,
+        logger,
+      });
+      if (!outcome.changed) {
+        logger.info(`Shipping ${m.modelFile} as it is: ${outcome.reason}.`);
+        return model;
+      }
+      // Paths in `files` are relative to the download folder, which may hold the model folder nested.
+      const entry = m.files.find((f) => f.path === m.modelFile || f.path.endsWith(`/${m.modelFile}`));
+      const prefix = entry ? entry.path.slice(0, -m.modelFile.length) : '';
+      const rehashed = await Promise.all(
+        [outcome.modelFile, outcome.weightsFile].map(async (name) => {
+          const h = await hashFile(join(m.dir, name));
+          return { path: `${prefix}${name}`, size: h.size, sha256: h.sha256 };
+        }),
+      );
+      const files = [...m.files.filter((f) => f !== entry), ...rehashed].sort((a, b) =>
+        byteOrder(a.path, b.path),
+      );
+      const shipped: Model = {
+        ...m,
+        files,
+        sha256: modelDigest(files),
+        original: { sha256: m.sha256, files: m.files },
+      };
+      logger.info(
+        `Shipping ${m.modelFile} + ${outcome.weightsFile}: sha256 ${shipped.sha256} (the original's is ${m.sha256})`,
+      );
+      return shipped;
+    },
+
     startServer(runtimeDir, model, env) {
       return startServerProcess({
         runtimeDir,
@@ -228,7 +269,8 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         modelDir: req.model.dir,
         modelName: req.model.name,
         modelVersion: req.model.version,
-        modelSha256: req.model.sha256,
+        // The model's identity (what model-sha256 pins); the shipped files' digest has its own label.
+        modelSha256: req.model.original?.sha256 ?? req.model.sha256,
         modelSource: req.model.source,
         env: { ...RUNTIME_ENV, ...opts.serverEnv, ...modelEnv(req.model) },
         port: opts.port,

@@ -256,6 +256,38 @@ describe('the SBOM of a pushed image', () => {
   }, 600_000);
 });
 
+describe('a model shipped with external weights', () => {
+  it('serves model.onnx + model.onnx.data; labels and SBOM keep the original digest next to the shipped files', async () => {
+    const r = await packageRun({
+      'external-weights': 'true',
+      'smoke-test': 'process',
+      image: `${registry.host}/ml/sentiment-external`,
+    });
+    expect(r.failed).toBeUndefined();
+    // The server answered from the shipped layout as from the original model.
+    const smoke = JSON.parse(r.outputs['smoke-test'] ?? '{}') as Record<string, { predictions: string[] }>;
+    expect(smoke.process?.predictions).toEqual(['POSITIVE', 'POSITIVE', 'NEGATIVE']);
+
+    const bom = JSON.parse(await readFile(r.outputs.sbom as string, 'utf8')) as { components: Component[] };
+    const model = bom.components.find((c) => c.type === 'machine-learning-model') as Component;
+    const props = Object.fromEntries((model.properties ?? []).map((p) => [p.name, p.value]));
+    const original = r.outputs['model-sha256'];
+    const originalOnnx = sha(await readFile(join(sentiment, 'model.onnx')));
+    expect(props['package-onnx-model:model:original:sha256']).toBe(original);
+    expect(props['package-onnx-model:model:original:file:model.onnx']).toBe(originalOnnx);
+    const shipped = props['package-onnx-model:model:sha256'];
+    expect(shipped).toMatch(/^[0-9a-f]{64}$/);
+    expect(shipped).not.toBe(original);
+    const files = new Map((model.components ?? []).map((c) => [c.name, c.hashes?.[0]?.content]));
+    expect(files.get('model.onnx.data')).toMatch(/^[0-9a-f]{64}$/);
+    expect(files.get('model.onnx')).not.toBe(originalOnnx);
+
+    const meta = JSON.parse(r.outputs.metadata ?? '{}') as { image: { labels: Record<string, string> } };
+    expect(meta.image.labels['io.github.package-onnx-model.model.sha256']).toBe(original);
+    expect(meta.image.labels['io.github.package-onnx-model.model.shipped-sha256']).toBe(shipped);
+  }, 600_000);
+});
+
 describe('the SBOM without a push', () => {
   it('is written and listed in the OCI archive as a referrer of the image', async () => {
     const archive = join(tmp, 'no-push.tar');

@@ -102,6 +102,11 @@ function buildModel(f: BomFacts): Models.Component {
   c.properties.add(prop('model:source', m.source));
   c.properties.add(prop('model:sha256', m.sha256));
   c.properties.add(prop('model:file', m.modelFile));
+  if (m.original) {
+    // The shipped files are the original's graph with its weights moved to an external data file.
+    c.properties.add(prop('model:original:sha256', m.original.sha256));
+    for (const f of m.original.files) c.properties.add(prop(`model:original:file:${f.path}`, f.sha256));
+  }
   for (const file of m.files) c.components.add(fileComponent(file, `model:file:${file.path}`));
   if (m.tokenizer) {
     const t = m.tokenizer;

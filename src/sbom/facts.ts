@@ -26,6 +26,11 @@ export interface ModelFacts {
   /** Model digest (sha256 over the sorted file manifest). */
   sha256: string;
   files: FileFact[];
+  /**
+   * The model as fetched, when the shipped files differ from it (`external-weights` moved the weights
+   * into a data file): `sha256` and `files` above describe what the image holds.
+   */
+  original?: { sha256: string; files: FileFact[] };
   /** The .onnx file served, relative to the model folder. */
   modelFile: string;
   /** A tokenizer added to the model (not shipped with it), with its pinned origin. */
