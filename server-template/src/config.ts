@@ -88,7 +88,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     env: 'MAX_BATCH_DELAY_MS',
     default: '2',
-    description: 'How long a batch may wait for more rows while another batch is running.',
+    description:
+      'How long a batch may wait for more rows while another batch is running (with the one inference thread, rows gather while a batch runs and go as soon as it ends).',
   },
   {
     env: 'MAX_BATCH_PADDING',
