@@ -131,6 +131,21 @@ describe('batcher', () => {
     expect(h.names()).toEqual([['running']]);
   });
 
+  it('is first in, first out: a long text is not starved by a stream of short ones', () => {
+    const h = harness({ maxBatchRows: 4 });
+    h.batcher.offer([h.item('first', 5)]);
+    h.batcher.offer([h.item('long', 60)]);
+    // Short texts keep arriving while each batch runs; they would fill every batch on their own.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 4; i++) h.batcher.offer([h.item(`short${round}-${i}`, 5)]);
+      h.finish();
+    }
+    // The long text is the oldest once "first" is done: it runs next (alone, its padding would be too
+    // costly with short ones), before the shorts that arrived after it.
+    expect(h.names()[1]).toEqual(['long']);
+    expect(h.names()[2]).toEqual(['short0-0', 'short0-1', 'short0-2', 'short0-3']);
+  });
+
   it('spreads queued rows over several idle workers', () => {
     const h = harness({ workers: 2, maxBatchRows: 8 });
     h.batcher.offer([h.item('a'), h.item('b'), h.item('c'), h.item('d')]);
@@ -142,17 +157,13 @@ describe('batcher', () => {
 });
 
 describe('settings', () => {
-  it('defaults fill the cores with single-threaded workers', () => {
+  it('defaults give the one session every core; WORKERS x INTRA_OP_THREADS is its thread count', () => {
     const c = parseConfig({}, 4);
-    expect(c).toMatchObject({
-      port: 8080,
-      host: '0.0.0.0',
-      workers: 4,
-      intraOpThreads: 1,
-      modelVersion: '1',
-    });
-    expect(parseConfig({ WORKERS: '2' }, 4)).toMatchObject({ workers: 2, intraOpThreads: 2 });
-    expect(parseConfig({ INTRA_OP_THREADS: '2' }, 4)).toMatchObject({ workers: 2, intraOpThreads: 2 });
+    expect(c).toMatchObject({ port: 8080, host: '0.0.0.0', sessionThreads: 4, modelVersion: '1' });
+    expect(parseConfig({ WORKERS: '2' }, 4)).toMatchObject({ sessionThreads: 4 });
+    expect(parseConfig({ WORKERS: '3' }, 4)).toMatchObject({ sessionThreads: 3 });
+    expect(parseConfig({ INTRA_OP_THREADS: '2' }, 4)).toMatchObject({ sessionThreads: 2 });
+    expect(parseConfig({ WORKERS: '2', INTRA_OP_THREADS: '1' }, 4)).toMatchObject({ sessionThreads: 2 });
   });
 
   it('names the variable and the fix for a bad value', () => {

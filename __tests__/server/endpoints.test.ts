@@ -435,7 +435,8 @@ describe('service endpoints', () => {
     expect(metricValue(text, 'prediction_score_count', { label: 'POSITIVE' })).toBeGreaterThanOrEqual(2);
     expect(metricValue(text, 'input_tokens_count')).toBeGreaterThanOrEqual(3);
     expect(metricValue(text, 'model_load_seconds')).toBeGreaterThan(0);
-    expect(metricValue(text, 'inference_workers')).toBe(2);
+    // WORKERS=2 still means one session (one copy of the weights) in one inference thread.
+    expect(metricValue(text, 'inference_workers')).toBe(1);
     for (const name of [
       'http_request_duration_seconds_count',
       'inference_queue_wait_seconds_count',

@@ -16,8 +16,11 @@ export interface Config {
   modelVersion: string;
   port: number;
   host: string;
-  workers: number;
-  intraOpThreads: number;
+  /**
+   * ONNX Runtime intra-op threads of the server's one session (WORKERS x INTRA_OP_THREADS: the CPU
+   * budget those settings gave when each worker had a session of its own).
+   */
+  sessionThreads: number;
   maxBatchSize: number;
   maxBatchDelayMs: number;
   maxPaddingFraction: number;
@@ -70,20 +73,23 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'PORT', default: '8080', description: 'TCP port.' },
   { env: 'HOST', default: '0.0.0.0', description: 'Listen address (`::` for IPv6).' },
   {
-    env: 'WORKERS',
-    default: '(cores / INTRA_OP_THREADS)',
-    description: 'Inference worker threads, each with its own ONNX Runtime session.',
-  },
-  {
     env: 'INTRA_OP_THREADS',
     default: '(cores / WORKERS, at least 1)',
-    description: 'ONNX Runtime intra-op threads per worker.',
+    description:
+      'CPU threads per WORKERS share of the one ONNX Runtime session: the session runs WORKERS x INTRA_OP_THREADS intra-op threads (default: all cores).',
+  },
+  {
+    env: 'WORKERS',
+    default: '1',
+    description:
+      'Kept for compatibility: the server holds one ONNX Runtime session (one copy of the weights) whatever its value; it only multiplies INTRA_OP_THREADS.',
   },
   { env: 'MAX_BATCH_SIZE', default: '32', description: 'Most rows (texts) run in one inference call.' },
   {
     env: 'MAX_BATCH_DELAY_MS',
     default: '2',
-    description: 'How long a batch may wait for more rows while another batch is running.',
+    description:
+      'How long a batch may wait for more rows while another batch is running (with the one inference thread, rows gather while a batch runs and go as soon as it ends).',
   },
   {
     env: 'MAX_BATCH_PADDING',
@@ -216,8 +222,10 @@ function stringSetting(env: Env, name: string): string | undefined {
 export function parseConfig(env: Env, cores: number): Config {
   const explicitWorkers = optionalInt(env, 'WORKERS', 1);
   const explicitThreads = optionalInt(env, 'INTRA_OP_THREADS', 1);
-  const workers = explicitWorkers ?? Math.max(1, Math.floor(cores / (explicitThreads ?? 1)));
-  const intraOpThreads = explicitThreads ?? Math.max(1, Math.floor(cores / workers));
+  // One session serves every batch (one copy of the weights); the old per-worker split of the cores
+  // (WORKERS sessions x INTRA_OP_THREADS threads) becomes that session's thread count.
+  const workers = explicitWorkers ?? 1;
+  const sessionThreads = workers * (explicitThreads ?? Math.max(1, Math.floor(cores / workers)));
 
   const logLevel = (stringSetting(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
@@ -275,8 +283,7 @@ export function parseConfig(env: Env, cores: number): Config {
     modelVersion,
     port: intSetting(env, 'PORT', 8080, 0, 65535),
     host: stringSetting(env, 'HOST') ?? '0.0.0.0',
-    workers,
-    intraOpThreads,
+    sessionThreads,
     maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
     maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
     maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),

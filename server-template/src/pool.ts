@@ -9,7 +9,7 @@ import type { FromWorker, ToWorker } from './protocol.js';
 import type { TensorSpec, WireTensor } from './tensors.js';
 
 export interface WorkerHandle {
-  postMessage(msg: ToWorker): void;
+  postMessage(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   on(event: 'message', fn: (msg: FromWorker) => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
   on(event: 'exit', fn: (code: number) => void): unknown;
@@ -140,7 +140,7 @@ export class WorkerPool {
     const slot = this.slots.find((s) => s.state === 'idle');
     if (slot === undefined) return Promise.reject(new Error('no idle inference worker'));
     slot.state = 'busy';
-    return this.send(slot, feeds).finally(() => {
+    return this.send(slot, feeds, ownedBuffers(feeds)).finally(() => {
       if (slot.state === 'busy') {
         slot.state = 'idle';
         this.opts.onFree();
@@ -148,11 +148,15 @@ export class WorkerPool {
     });
   }
 
-  private send(slot: Slot, feeds: Record<string, WireTensor>): Promise<RunResult> {
+  private send(
+    slot: Slot,
+    feeds: Record<string, WireTensor>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       slot.job = { id, resolve, reject };
-      slot.worker.postMessage({ type: 'run', id, feeds });
+      slot.worker.postMessage({ type: 'run', id, feeds }, transfer);
     });
   }
 
@@ -261,6 +265,23 @@ export class WorkerPool {
       }),
     );
   }
+}
+
+/**
+ * Buffers of large batch feeds that may move to the worker instead of being copied: only typed arrays
+ * that span their whole ArrayBuffer (a view into a shared pool, e.g. a request body, must stay) and are
+ * big enough for a move to beat a copy. The caller never reads a batch's feeds after run().
+ */
+function ownedBuffers(feeds: Record<string, WireTensor>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const t of Object.values(feeds)) {
+    const d = t.data;
+    if (!ArrayBuffer.isView(d) || !(d.buffer instanceof ArrayBuffer)) continue;
+    if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength >= 64 * 1024) {
+      out.add(d.buffer);
+    }
+  }
+  return [...out];
 }
 
 /**

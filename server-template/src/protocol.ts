@@ -4,7 +4,8 @@ import type { TensorSpec, WireTensor } from './tensors.js';
 export interface WorkerInit {
   role: 'inference-worker';
   onnxPath: string;
-  intraOpThreads: number;
+  /** Intra-op threads of the one session. */
+  sessionThreads: number;
 }
 
 export type ToWorker = { type: 'run'; id: number; feeds: Record<string, WireTensor> };

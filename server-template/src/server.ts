@@ -49,10 +49,12 @@ export async function startServer(entryUrl: URL): Promise<void> {
     const init: WorkerInit = {
       role: 'inference-worker',
       onnxPath: files.onnxPath,
-      intraOpThreads: config.intraOpThreads,
+      sessionThreads: config.sessionThreads,
     };
     const pool = new WorkerPool({
-      size: config.workers,
+      // One inference thread, one session: one copy of the weights whatever the cores (its intra-op
+      // threads use them all); a second session would double the memory and, measured, not the speed.
+      size: 1,
       spawn: () => new Worker(entryUrl, { workerData: init }),
       log: { info: () => {}, error: () => {} },
       onFree: () => onFree(),
@@ -79,9 +81,9 @@ export async function startServer(entryUrl: URL): Promise<void> {
     });
     const log = app.log;
     const cores = availableParallelism();
-    if (config.workers * config.intraOpThreads > cores) {
+    if (config.sessionThreads > cores) {
       log.warn(
-        { workers: config.workers, intraOpThreads: config.intraOpThreads, cores },
+        { sessionThreads: config.sessionThreads, cores },
         'WORKERS x INTRA_OP_THREADS exceeds the CPU count: threads will compete; lower one of them',
       );
     }
@@ -132,8 +134,7 @@ export async function startServer(entryUrl: URL): Promise<void> {
         modelVersion: config.modelVersion,
         text: text !== undefined,
         labels: service.info.labels,
-        workers: config.workers,
-        intraOpThreads: config.intraOpThreads,
+        sessionThreads: config.sessionThreads,
         maxBatchSize: config.maxBatchSize,
         batching: service.batches,
         loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,

@@ -1,6 +1,7 @@
 /**
- * Body of an inference worker thread: one onnxruntime-node session, one batch at a time.
- * onnxruntime-node's run() occupies the calling JS thread, so it lives here, off the HTTP thread.
+ * Body of the inference thread: the server's one onnxruntime-node session (one copy of the weights),
+ * one batch at a time. onnxruntime-node's run() occupies the calling JS thread, so it lives here, off
+ * the HTTP thread; its intra-op threads spread each batch over the cores.
  */
 import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
@@ -28,6 +29,15 @@ function oneLine(err: unknown): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 400);
 }
 
+/**
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
+ * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
+ * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ */
+const SESSION_CONFIG: Record<string, string> = {
+  'intra_op.allow_spinning': '0',
+};
+
 export async function runInferenceWorker(init: WorkerInit, port: MessagePort): Promise<void> {
   const post = (msg: FromWorker): void => port.postMessage(msg);
   // Loaded at run time from node_modules next to the bundle (it is external to it), only in workers.
@@ -36,10 +46,11 @@ export async function runInferenceWorker(init: WorkerInit, port: MessagePort): P
   const started = performance.now();
   try {
     session = await ort.InferenceSession.create(init.onnxPath, {
-      intraOpNumThreads: init.intraOpThreads,
+      intraOpNumThreads: init.sessionThreads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      extra: { session: SESSION_CONFIG },
     });
   } catch (err) {
     post({ type: 'fatal', message: oneLine(err) });
@@ -70,7 +81,13 @@ export async function runInferenceWorker(init: WorkerInit, port: MessagePort): P
             data: value.data as Float32Array,
           };
         }
-        post({ type: 'result', id: msg.id, outputs, inferenceMs });
+        // Hand the output buffers over instead of copying them (this thread never reads them again).
+        const buffers = Object.values(outputs).flatMap((t) =>
+          ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : [],
+        );
+        port.postMessage({ type: 'result', id: msg.id, outputs, inferenceMs } satisfies FromWorker, [
+          ...new Set(buffers),
+        ]);
       } catch (err) {
         post({ type: 'failed', id: msg.id, message: oneLine(err) });
       }
