@@ -23134,20 +23134,20 @@ const SETTINGS = [
     { env: 'PORT', default: '8080', description: 'TCP port.' },
     { env: 'HOST', default: '0.0.0.0', description: 'Listen address (`::` for IPv6).' },
     {
-        env: 'WORKERS',
-        default: '(cores / INTRA_OP_THREADS)',
-        description: 'Inference worker threads, each with its own ONNX Runtime session.',
-    },
-    {
         env: 'INTRA_OP_THREADS',
         default: '(cores / WORKERS, at least 1)',
-        description: 'ONNX Runtime intra-op threads per worker.',
+        description: 'CPU threads per WORKERS share of the one ONNX Runtime session: the session runs WORKERS x INTRA_OP_THREADS intra-op threads (default: all cores).',
+    },
+    {
+        env: 'WORKERS',
+        default: '1',
+        description: 'Kept for compatibility: the server holds one ONNX Runtime session (one copy of the weights) whatever its value; it only multiplies INTRA_OP_THREADS.',
     },
     { env: 'MAX_BATCH_SIZE', default: '32', description: 'Most rows (texts) run in one inference call.' },
     {
         env: 'MAX_BATCH_DELAY_MS',
         default: '2',
-        description: 'How long a batch may wait for more rows while another batch is running.',
+        description: 'How long a batch may wait for more rows while another batch is running (with the one inference thread, rows gather while a batch runs and go as soon as it ends).',
     },
     {
         env: 'MAX_BATCH_PADDING',
@@ -23264,8 +23264,10 @@ function stringSetting(env, name) {
 function parseConfig(env, cores) {
     const explicitWorkers = optionalInt(env, 'WORKERS', 1);
     const explicitThreads = optionalInt(env, 'INTRA_OP_THREADS', 1);
-    const workers = explicitWorkers ?? Math.max(1, Math.floor(cores / (explicitThreads ?? 1)));
-    const intraOpThreads = explicitThreads ?? Math.max(1, Math.floor(cores / workers));
+    // One session serves every batch (one copy of the weights); the old per-worker split of the cores
+    // (WORKERS sessions x INTRA_OP_THREADS threads) becomes that session's thread count.
+    const workers = explicitWorkers ?? 1;
+    const sessionThreads = workers * (explicitThreads ?? Math.max(1, Math.floor(cores / workers)));
     const logLevel = (stringSetting(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
     if (!LOG_LEVELS.includes(logLevel)) {
         throw new ConfigError(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} is invalid; fix: use one of ${LOG_LEVELS.join(', ')}`);
@@ -23307,8 +23309,7 @@ function parseConfig(env, cores) {
         modelVersion,
         port: intSetting(env, 'PORT', 8080, 0, 65535),
         host: stringSetting(env, 'HOST') ?? '0.0.0.0',
-        workers,
-        intraOpThreads,
+        sessionThreads,
         maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
         maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
         maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
@@ -23627,18 +23628,18 @@ class WorkerPool {
         if (slot === undefined)
             return Promise.reject(new Error('no idle inference worker'));
         slot.state = 'busy';
-        return this.send(slot, feeds).finally(() => {
+        return this.send(slot, feeds, ownedBuffers(feeds)).finally(() => {
             if (slot.state === 'busy') {
                 slot.state = 'idle';
                 this.opts.onFree();
             }
         });
     }
-    send(slot, feeds) {
+    send(slot, feeds, transfer = []) {
         return new Promise((resolve, reject) => {
             const id = this.nextId++;
             slot.job = { id, resolve, reject };
-            slot.worker.postMessage({ type: 'run', id, feeds });
+            slot.worker.postMessage({ type: 'run', id, feeds }, transfer);
         });
     }
     spawnSlot(replacing) {
@@ -23742,6 +23743,23 @@ class WorkerPool {
             return s.worker.terminate();
         }));
     }
+}
+/**
+ * Buffers of large batch feeds that may move to the worker instead of being copied: only typed arrays
+ * that span their whole ArrayBuffer (a view into a shared pool, e.g. a request body, must stay) and are
+ * big enough for a move to beat a copy. The caller never reads a batch's feeds after run().
+ */
+function ownedBuffers(feeds) {
+    const out = new Set();
+    for (const t of Object.values(feeds)) {
+        const d = t.data;
+        if (!ArrayBuffer.isView(d) || !(d.buffer instanceof ArrayBuffer))
+            continue;
+        if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength >= 64 * 1024) {
+            out.add(d.buffer);
+        }
+    }
+    return [...out];
 }
 /**
  * The startup line for a worker that died before it loaded the model: its own error (the thread's
@@ -27558,10 +27576,12 @@ async function startServer(entryUrl) {
         const init = {
             role: 'inference-worker',
             onnxPath: files.onnxPath,
-            intraOpThreads: config.intraOpThreads,
+            sessionThreads: config.sessionThreads,
         };
         const pool = new WorkerPool({
-            size: config.workers,
+            // One inference thread, one session: one copy of the weights whatever the cores (its intra-op
+            // threads use them all); a second session would double the memory and, measured, not the speed.
+            size: 1,
             spawn: () => new external_node_worker_threads_.Worker(entryUrl, { workerData: init }),
             log: { info: () => { }, error: () => { } },
             onFree: () => onFree(),
@@ -27588,8 +27608,8 @@ async function startServer(entryUrl) {
         });
         const log = app.log;
         const cores = (0,external_node_os_.availableParallelism)();
-        if (config.workers * config.intraOpThreads > cores) {
-            log.warn({ workers: config.workers, intraOpThreads: config.intraOpThreads, cores }, 'WORKERS x INTRA_OP_THREADS exceeds the CPU count: threads will compete; lower one of them');
+        if (config.sessionThreads > cores) {
+            log.warn({ sessionThreads: config.sessionThreads, cores }, 'WORKERS x INTRA_OP_THREADS exceeds the CPU count: threads will compete; lower one of them');
         }
         pool.setLog({
             info: (obj, msg) => log.info(obj, msg),
@@ -27637,8 +27657,7 @@ async function startServer(entryUrl) {
             modelVersion: config.modelVersion,
             text: text !== undefined,
             labels: service.info.labels,
-            workers: config.workers,
-            intraOpThreads: config.intraOpThreads,
+            sessionThreads: config.sessionThreads,
             maxBatchSize: config.maxBatchSize,
             batching: service.batches,
             loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
@@ -27663,8 +27682,9 @@ async function startServer(entryUrl) {
 /* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8995);
 /* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_module__WEBPACK_IMPORTED_MODULE_0__);
 /**
- * Body of an inference worker thread: one onnxruntime-node session, one batch at a time.
- * onnxruntime-node's run() occupies the calling JS thread, so it lives here, off the HTTP thread.
+ * Body of the inference thread: the server's one onnxruntime-node session (one copy of the weights),
+ * one batch at a time. onnxruntime-node's run() occupies the calling JS thread, so it lives here, off
+ * the HTTP thread; its intra-op threads spread each batch over the cores.
  */
 
 function specsOf(meta) {
@@ -27684,6 +27704,14 @@ function oneLine(err) {
     const text = err instanceof Error ? err.message : String(err);
     return text.replace(/\s+/g, ' ').trim().slice(0, 400);
 }
+/**
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
+ * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
+ * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ */
+const SESSION_CONFIG = {
+    'intra_op.allow_spinning': '0',
+};
 async function runInferenceWorker(init, port) {
     const post = (msg) => port.postMessage(msg);
     // Loaded at run time from node_modules next to the bundle (it is external to it), only in workers.
@@ -27692,10 +27720,11 @@ async function runInferenceWorker(init, port) {
     const started = performance.now();
     try {
         session = await ort.InferenceSession.create(init.onnxPath, {
-            intraOpNumThreads: init.intraOpThreads,
+            intraOpNumThreads: init.sessionThreads,
             interOpNumThreads: 1,
             executionMode: 'sequential',
             graphOptimizationLevel: 'all',
+            extra: { session: SESSION_CONFIG },
         });
     }
     catch (err) {
@@ -27726,7 +27755,11 @@ async function runInferenceWorker(init, port) {
                         data: value.data,
                     };
                 }
-                post({ type: 'result', id: msg.id, outputs, inferenceMs });
+                // Hand the output buffers over instead of copying them (this thread never reads them again).
+                const buffers = Object.values(outputs).flatMap((t) => ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : []);
+                port.postMessage({ type: 'result', id: msg.id, outputs, inferenceMs }, [
+                    ...new Set(buffers),
+                ]);
             }
             catch (err) {
                 post({ type: 'failed', id: msg.id, message: oneLine(err) });
