@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUserError } from './errors.js';
 import { type InputName, readInputs, type RunContext, SECRET_INPUTS } from './inputs.js';
-import { packageModel } from './pipeline.js';
+import { type BuiltImageInfo, packageModel, type PipelineDeps } from './pipeline.js';
 import { buildOutputs, buildSummary, type PackageResult } from './report.js';
 import type { Logger } from './util/log.js';
 import { maskUrlSecrets } from './util/url.js';
-import { createDeps } from './wiring.js';
+import { createDeps, type WiringOptions } from './wiring.js';
 
 export interface RunIO {
   getInput(name: InputName): string;
@@ -40,7 +40,14 @@ export function maskCredential(value: string, logger: Logger): void {
   }
 }
 
-export async function run(io: RunIO): Promise<PackageResult | undefined> {
+/**
+ * One run: `makeDeps` builds the pipeline's I/O from the inputs (the real wiring by default; tests pass
+ * their own).
+ */
+export async function run(
+  io: RunIO,
+  makeDeps: (w: WiringOptions) => PipelineDeps<BuiltImageInfo> = createDeps,
+): Promise<PackageResult | undefined> {
   const workDir = await mkdtemp(join(io.env.RUNNER_TEMP || tmpdir(), 'package-onnx-model-'));
   try {
     const opts = readInputs((name) => {
@@ -55,7 +62,7 @@ export async function run(io: RunIO): Promise<PackageResult | undefined> {
       sha: io.env.GITHUB_SHA,
       serverUrl: io.env.GITHUB_SERVER_URL,
     };
-    const deps = createDeps({ opts, logger: io.logger, workDir, env: io.env, getIdToken: io.getIdToken });
+    const deps = makeDeps({ opts, logger: io.logger, workDir, env: io.env, getIdToken: io.getIdToken });
     const result = await packageModel(opts, ctx, deps);
     for (const [name, value] of Object.entries(buildOutputs(result))) io.setOutput(name, value);
     await io.writeSummary(buildSummary(result));

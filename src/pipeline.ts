@@ -83,6 +83,8 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   workDir: string;
   /** The platform this machine can run (linux/amd64 or linux/arm64). */
   hostPlatform: string;
+  /** HTTP client for the smoke tests (the model's metadata and the prediction requests). */
+  fetch: typeof fetch;
   fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
   /**
    * The server runtime of each platform in `platforms` (a directory each), from verified layers of the
@@ -203,7 +205,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
             shipped,
             opts.serverEnv,
           );
-          return smokeTest('process', server, shipped, opts);
+          return smokeTest('process', server, shipped, opts, deps.fetch);
         })
       : undefined;
   logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
@@ -228,7 +230,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
     await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
     const server = await deps.runContainer(archive, localRef);
-    smokeTests.push(await smokeTest('container', server, shipped, opts));
+    smokeTests.push(await smokeTest('container', server, shipped, opts, deps.fetch));
   }
 
   let dockerPlatform: string | undefined;
@@ -406,24 +408,31 @@ async function smokeTest(
   server: RunningServer,
   model: FetchedModelInfo,
   opts: PackageOptions,
+  fetchImpl: typeof fetch,
 ): Promise<SmokeResult> {
   try {
-    const inputs = model.textModel ? [] : await modelInputs(server.baseUrl, model.name);
+    const inputs = model.textModel ? [] : await modelInputs(fetchImpl, server.baseUrl, model.name);
     const request = planSmokeRequest({
       textModel: model.textModel,
       modelName: model.name,
       inputs,
       input: opts.smokeTestInput,
     });
-    return await runSmokeTest({ mode, baseUrl: server.baseUrl, request, expect: opts.smokeTestExpect });
+    return await runSmokeTest({
+      mode,
+      baseUrl: server.baseUrl,
+      request,
+      expect: opts.smokeTestExpect,
+      fetchImpl,
+    });
   } finally {
     await server.stop();
   }
 }
 
 /** The model's input tensors from the Open Inference Protocol metadata endpoint. */
-async function modelInputs(baseUrl: string, name: string): Promise<TensorSpec[]> {
-  const res = await fetch(`${baseUrl}/v2/models/${encodeURIComponent(name)}`);
+async function modelInputs(fetchImpl: typeof fetch, baseUrl: string, name: string): Promise<TensorSpec[]> {
+  const res = await fetchImpl(`${baseUrl}/v2/models/${encodeURIComponent(name)}`);
   if (!res.ok) throw new Error(`GET /v2/models/${name} answered ${res.status}`);
   const meta = (await res.json()) as { inputs?: TensorSpec[] };
   return meta.inputs ?? [];

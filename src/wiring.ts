@@ -152,6 +152,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     logger,
     workDir: w.workDir,
     hostPlatform: hostPlatform(),
+    fetch: (input, init) => fetch(input, init),
 
     async fetchModel(o, destDir) {
       const ref = parseModelReference(o.model);
