@@ -8,12 +8,8 @@ import { describe, expect, it } from '@jest/globals';
 import { UserError } from '../src/errors.js';
 import { type InputName, readInputs } from '../src/inputs.js';
 import { run, type RunIO } from '../src/main.js';
-import {
-  type BuiltImageInfo,
-  type FetchedModelInfo,
-  packageModel,
-  type PipelineDeps,
-} from '../src/pipeline.js';
+import type { Model } from '../src/model-source/index.js';
+import { type BuiltImageInfo, packageModel, type PipelineDeps } from '../src/pipeline.js';
 import type { RunningServer } from '../src/server-process.js';
 import type { Logger } from '../src/util/log.js';
 
@@ -21,13 +17,14 @@ const HOST = 'linux/amd64';
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const PUSHED = `sha256:${'b'.repeat(64)}`;
 
-const textModel: FetchedModelInfo = {
+const textModel: Model = {
   dir: '/model',
   name: 'sentiment',
   version: '3',
   source: 'azureml://sentiment/3',
   sha256: 'c'.repeat(64),
   files: [{ path: 'model.onnx', size: 1234, sha256: 'c'.repeat(64) }],
+  modelFile: 'model.onnx',
   textModel: true,
 };
 
@@ -65,7 +62,7 @@ interface Recorder {
 
 function fakeDeps(
   o: {
-    model?: FetchedModelInfo;
+    model?: Model;
     engine?: string;
     process?: ServerBehaviour;
     container?: ServerBehaviour;

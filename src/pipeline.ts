@@ -16,25 +16,9 @@ import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
 import type { Logger } from './util/log.js';
 import { displayReference } from './util/url.js';
-import { tokenizerLabels, type TokenizerInfo } from './model-source/tokenizer.js';
+import type { Model } from './model-source/index.js';
+import { tokenizerLabels } from './model-source/tokenizer.js';
 import type { ManifestOptions } from './manifests.js';
-
-export interface FetchedModelInfo {
-  dir: string;
-  name: string;
-  version: string;
-  source: string;
-  sha256: string;
-  files: Array<{ path: string; size: number; sha256: string }>;
-  /** True when the model folder has a tokenizer.json (text model: smoke-tested through /predict). */
-  textModel: boolean;
-  /** The tokenizer the `tokenizer` input added to the model folder. */
-  tokenizer?: TokenizerInfo;
-  /** The id2label the `class-labels` input wrote. */
-  classLabels?: Record<string, string>;
-  /** The model as fetched, when the shipped files differ from it (`external-weights`). */
-  original?: { sha256: string; files: Array<{ path: string; size: number; sha256: string }> };
-}
 
 /** The label that holds the digest of the shipped model files when they differ from the original's. */
 export const SHIPPED_SHA256_LABEL = 'io.github.package-onnx-model.model.shipped-sha256';
@@ -65,7 +49,7 @@ export interface BuildRequest {
   runtimeDirs: Record<string, string>;
   /** Runtime layers already verified in a registry, by platform (referenced as they are). */
   runtimeLayers: Record<string, RuntimeLayer>;
-  model: FetchedModelInfo;
+  model: Model;
   imageName: string;
   /** The tags this run will push (earlier images under them may share layers). */
   tags: string[];
@@ -85,7 +69,7 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   hostPlatform: string;
   /** HTTP client for the smoke tests (the model's metadata and the prediction requests). */
   fetch: typeof fetch;
-  fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
+  fetchModel(opts: PackageOptions, destDir: string): Promise<Model>;
   /**
    * The server runtime of each platform in `platforms` (a directory each), from verified layers of the
    * earlier images `reuseFrom` where the action knows their content, else staged.
@@ -97,15 +81,11 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
    * when its files changed).
    */
   prepareModel(
-    model: FetchedModelInfo,
+    model: Model,
     hostRuntime: () => Promise<string>,
     when: 'auto' | 'true',
-  ): Promise<FetchedModelInfo>;
-  startServer(
-    runtimeDir: string,
-    model: FetchedModelInfo,
-    env: Record<string, string>,
-  ): Promise<RunningServer>;
+  ): Promise<Model>;
+  startServer(runtimeDir: string, model: Model, env: Record<string, string>): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
   /** Writes the build's BOM (pushes nothing). */
   writeSbom(req: BuildRequest & { image: Img }): Promise<SbomInfo>;
@@ -406,7 +386,7 @@ async function decideContainerTest(
 async function smokeTest(
   mode: 'process' | 'container',
   server: RunningServer,
-  model: FetchedModelInfo,
+  model: Model,
   opts: PackageOptions,
   fetchImpl: typeof fetch,
 ): Promise<SmokeResult> {

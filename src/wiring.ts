@@ -2,10 +2,9 @@
  * The real I/O behind the pipeline's ports: Azure model sources, runtime staging, the image builder and
  * registry client, the host server process and the local Docker engine.
  */
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dockerEngineVersion, runImageContainer } from './docker.js';
 import {
   buildImage,
@@ -23,10 +22,9 @@ import { EXTERNAL_WEIGHTS_AUTO_BYTES, type PackageOptions } from './inputs.js';
 import { writeManifests } from './manifests.js';
 import { externalizeWeights, weightsFileName } from './model-layout.js';
 import { byteOrder, hashFile, modelDigest } from './model-source/integrity.js';
-import { fetchModel, parseModelReference } from './model-source/index.js';
-import { writeClassLabels } from './model-source/class-labels.js';
-import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
-import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
+import { loadModel, type Model, parseModelReference } from './model-source/index.js';
+import { huggingfaceEndpoint } from './model-source/tokenizer.js';
+import type { BuiltImageInfo, PipelineDeps } from './pipeline.js';
 import { BlobStore } from './image/blobs.js';
 import { GZIP_LAYER_TYPES, platformKey } from './image/oci.js';
 import { reusableLayers, type ReusableLayer } from './image/reuse.js';
@@ -53,11 +51,6 @@ export interface WiringOptions {
 
 type Image = BuiltImage & BuiltImageInfo;
 
-interface Model extends FetchedModelInfo {
-  /** The .onnx file's name inside `dir`. */
-  modelFile: string;
-}
-
 /**
  * onnxruntime 1.30 uploads telemetry over HTTPS unless told not to; a packaged model server must not
  * phone home from users' clusters. `server-env: ORT_DISABLE_TELEMETRY=0` turns it back on.
@@ -65,8 +58,8 @@ interface Model extends FetchedModelInfo {
 const RUNTIME_ENV = { ORT_DISABLE_TELEMETRY: '1' };
 
 /** Server settings that name the model: the same in the smoke-test process and in the image. */
-function modelEnv(model: FetchedModelInfo): Record<string, string> {
-  return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: (model as Model).modelFile };
+function modelEnv(model: Model): Record<string, string> {
+  return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: model.modelFile };
 }
 
 function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
@@ -154,42 +147,22 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     hostPlatform: hostPlatform(),
     fetch: (input, init) => fetch(input, init),
 
-    async fetchModel(o, destDir) {
-      const ref = parseModelReference(o.model);
-      const m = await fetchModel(ref, {
+    fetchModel: (o, destDir) =>
+      loadModel(parseModelReference(o.model), {
         azure: o.azure,
         destDir,
         expectedSha256: o.modelSha256,
         logger,
         getIdToken: w.getIdToken,
-      });
-      // The server gets the folder that holds the .onnx file (MLflow models nest it).
-      const dir = join(m.dir, dirname(m.modelFile));
-      const tokenizer = o.tokenizer
-        ? await fetchTokenizer(parseTokenizerRef(o.tokenizer, existsSync), {
-            destDir: dir,
-            // As the Hub's own clients: the input, else HF_ENDPOINT, else the public Hub.
-            endpoint: o.huggingfaceEndpoint ?? (w.env.HF_ENDPOINT || DEFAULT_HUGGINGFACE_ENDPOINT),
-            token: o.huggingfaceToken,
-            logger,
-          })
-        : undefined;
-      const classLabels = o.classLabels.length > 0 ? await writeClassLabels(dir, o.classLabels) : undefined;
-      if (classLabels) logger.info(`Class labels by output index: ${o.classLabels.join(', ')}.`);
-      const model: Model = {
-        dir,
-        name: m.name,
-        version: m.version,
-        source: m.source,
-        sha256: m.sha256,
-        files: m.files,
-        textModel: existsSync(join(dir, 'tokenizer.json')),
-        modelFile: basename(m.modelFile),
-        tokenizer,
-        classLabels,
-      };
-      return model;
-    },
+        tokenizer: o.tokenizer
+          ? {
+              ref: o.tokenizer,
+              endpoint: huggingfaceEndpoint(o.huggingfaceEndpoint, w.env),
+              token: o.huggingfaceToken,
+            }
+          : undefined,
+        classLabels: o.classLabels,
+      }),
 
     async prepareRuntimes(platforms, reuseFrom) {
       const serverDir = findServerBundle();
@@ -207,10 +180,9 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
-    async prepareModel(model, hostRuntime, when) {
-      const m = model as Model;
+    async prepareModel(m, hostRuntime, when) {
       const onnx = join(m.dir, m.modelFile);
-      if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return model;
+      if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return m;
       logger.info(`Moving the weights of ${m.modelFile} into ${weightsFileName(m.modelFile)}`);
       const outcome = await externalizeWeights({
         runtimeDir: await hostRuntime(),
@@ -220,7 +192,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
       if (!outcome.changed) {
         logger.info(`Shipping ${m.modelFile} as it is: ${outcome.reason}.`);
-        return model;
+        return m;
       }
       // Paths in `files` are relative to the download folder, which may hold the model folder nested.
       const entry = m.files.find((f) => f.path === m.modelFile || f.path.endsWith(`/${m.modelFile}`));
@@ -317,7 +289,6 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         },
         model: {
           ...req.model,
-          modelFile: (req.model as Model).modelFile,
           tokenizer: tok && {
             source: tok.source,
             ...((tok.commit ?? tok.revision) && { revision: (tok.commit ?? tok.revision) as string }),

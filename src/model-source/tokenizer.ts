@@ -27,6 +27,11 @@ import { downloadUrl } from './https-download.js';
 
 export const DEFAULT_HUGGINGFACE_ENDPOINT = 'https://huggingface.co';
 
+/** As the Hub's own clients: the `huggingface-endpoint` input, else HF_ENDPOINT, else the public Hub. */
+export function huggingfaceEndpoint(input: string | undefined, env: NodeJS.ProcessEnv): string {
+  return input ?? (env.HF_ENDPOINT || DEFAULT_HUGGINGFACE_ENDPOINT);
+}
+
 /** tokenizer.json is required; the other two refine it (special tokens, max length) when present. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
