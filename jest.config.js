@@ -8,6 +8,7 @@
 /** The unit suites, relative to __tests__/. */
 const UNIT_TESTS = [
   'retry.test.ts',
+  'errors.test.ts',
   'pipeline.test.ts',
   'action/inputs.test.ts',
   'action/manifests.test.ts',
@@ -18,6 +19,7 @@ const UNIT_TESTS = [
   'image/push.test.ts',
   'image/reference.test.ts',
   'server/cores.test.ts',
+  'server/routes.test.ts',
   'sources/concurrency.test.ts',
   'sources/reference.test.ts',
   'sources/settings.test.ts',

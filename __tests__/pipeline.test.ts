@@ -379,7 +379,7 @@ describe('run(RunIO): outputs and the one failure line', () => {
     const t = io({ model: 'sentiment:3', platforms: HOST, 'smoke-test': 'none' });
     await run(t.value, () => deps);
     expect(t.failures).toEqual([
-      'Packaging failed unexpectedly: boom Fix: re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.',
+      'Packaging failed unexpectedly: boom Fix: Re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.',
     ]);
   });
 

@@ -73,7 +73,7 @@ export async function run(
       const err = e as Error;
       io.logger.debug(err.stack ?? String(err));
       io.fail(
-        `Packaging failed unexpectedly: ${err.message ?? String(err)} Fix: re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.`,
+        `Packaging failed unexpectedly: ${err.message ?? String(err)} Fix: Re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.`,
       );
     }
     return undefined;

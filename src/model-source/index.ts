@@ -110,7 +110,7 @@ export async function fetchModel(ref: ModelReference, opts: FetchOptions): Promi
 
   const files = await digestFiles(destDir, got.expected);
   if (files.length === 0) {
-    throw new UserError(`${got.label} has no files.`, 'point at a .onnx file or a folder that holds one.');
+    throw new UserError(`${got.label} has no files.`, 'Point at a .onnx file or a folder that holds one.');
   }
   const modelFile = await findOnnxFile(
     destDir,

@@ -58,7 +58,7 @@ export const ACCEPTED_FORMS = [
 export function notAccepted(input: string, why: string): UserError {
   return new UserError(
     `The model reference '${displayReference(input)}' is not accepted: ${why}.`,
-    `use one of: ${ACCEPTED_FORMS.join('; ')}.`,
+    `Use one of: ${ACCEPTED_FORMS.join('; ')}.`,
   );
 }
 
