@@ -27,7 +27,7 @@ import {
   type RetryOptions,
 } from '../util/retry.js';
 import type { BlobAccess } from './azureml.js';
-import { mapConcurrent } from './concurrency.js';
+import { mapConcurrent } from '../util/concurrency.js';
 import type { ExpectedFile } from './integrity.js';
 import type { Progress } from '../util/progress.js';
 import { PartialWrite, writeAt } from './write-at.js';
