@@ -318,6 +318,32 @@ describe('packageModel: tags, labels and what is pushed', () => {
   });
 });
 
+describe('packageModel: the log', () => {
+  it('one log group per stage, never nested, in the order they run; the parallel ones share one', async () => {
+    const { deps } = fakeDeps({ engine: '27.0.1' });
+    const groups: string[] = [];
+    let open = 0;
+    deps.logger.group = async (title, fn) => {
+      groups.push(open > 0 ? `nested: ${title}` : title);
+      open++;
+      try {
+        return await fn();
+      } finally {
+        open--;
+      }
+    };
+    await packageModel(options({ model: 'sentiment:3', platforms: HOST }), ctx, deps);
+    expect(groups).toEqual([
+      'Resolving and downloading sentiment:3',
+      'Staging the server runtime for linux/amd64',
+      'Laying out the model (external-weights: auto)',
+      'Smoke test in a process beside building ghcr.io/octo/sentiment for linux/amd64',
+      'Smoke test in a container',
+      'Pushing ghcr.io/octo/sentiment with tags 3, latest',
+    ]);
+  });
+});
+
 describe('run(RunIO): outputs and the one failure line', () => {
   function io(inputs: Partial<Record<InputName, string>>) {
     const outputs: Record<string, string> = {};

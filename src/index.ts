@@ -12,6 +12,7 @@ await run({
     warning: (m) => core.warning(m),
     debug: (m) => core.debug(m),
     secret: (v) => core.setSecret(v),
+    group: (title, fn) => core.group(title, fn), // core escapes the title itself
   },
   setOutput: (name, value) => core.setOutput(name, value),
   writeSummary: async (markdown) => {

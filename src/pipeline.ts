@@ -14,7 +14,7 @@ import { defaultImageName, expandTags, type PackageOptions, type RunContext } fr
 import type { PackageResult } from './report.js';
 import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
-import type { Logger } from './util/log.js';
+import { type Logger, stage } from './util/log.js';
 import { displayReference } from './util/url.js';
 import type { Model } from './model-source/index.js';
 import { tokenizerLabels } from './model-source/tokenizer.js';
@@ -80,11 +80,7 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
    * gives (asked for only when the model is rewritten); returns the model as it will ship (`original` set
    * when its files changed).
    */
-  prepareModel(
-    model: Model,
-    hostRuntime: () => Promise<string>,
-    when: 'auto' | 'true',
-  ): Promise<Model>;
+  prepareModel(model: Model, hostRuntime: () => Promise<string>, when: 'auto' | 'true'): Promise<Model>;
   startServer(runtimeDir: string, model: Model, env: Record<string, string>): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
   /** Writes the build's BOM (pushes nothing). */
@@ -121,38 +117,50 @@ export async function packageModel<Img extends BuiltImageInfo>(
   const runtimePlatforms = [
     ...new Set([...opts.platforms, ...(opts.smokeTest !== 'none' ? [deps.hostPlatform] : [])]),
   ];
-  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> => {
-    logger.info(`Staging the server runtime for ${runtimePlatforms.join(', ')}`);
-    return times.time('stage', () =>
+  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> =>
+    times.time('stage', () =>
       deps.prepareRuntimes(runtimePlatforms, opts.push ? tags.map((t) => `${imageName}:${t}`) : []),
     );
-  };
   const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
   const earlyRuntimes = early && opts.image ? startRuntimes(opts.image, early) : undefined;
   earlyRuntimes?.catch(() => undefined);
+  // One log group per stage; where two run side by side, the group's title says so (their lines mix).
+  const runtimeTitle = `Staging the server runtime for ${runtimePlatforms.join(', ')}`;
 
-  logger.info(`Resolving and downloading ${displayReference(opts.model)}`);
-  const model = await times.time('download', () => deps.fetchModel(opts, join(deps.workDir, 'model')));
-  logger.info(
-    `Model ${model.name} version ${model.version}: ${model.files.length} file(s), sha256 ${model.sha256}`,
+  const model = await stage(
+    logger,
+    `Resolving and downloading ${displayReference(opts.model)}` +
+      (earlyRuntimes ? ', the server runtime staged meanwhile' : ''),
+    () =>
+      times.time('download', async () => {
+        const m = await deps.fetchModel(opts, join(deps.workDir, 'model'));
+        logger.info(`Model ${m.name} version ${m.version}: ${m.files.length} file(s), sha256 ${m.sha256}`);
+        return m;
+      }),
   );
 
   const imageName = opts.image ?? defaultImageName(opts.registry, ctx.repository, model.name);
   const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
-  const runtimes = await (earlyRuntimes ?? startRuntimes(imageName, tags));
+  const runtimes = await stage(
+    logger,
+    runtimeTitle + (earlyRuntimes ? ' (started beside the download)' : ''),
+    () => earlyRuntimes ?? startRuntimes(imageName, tags),
+  );
 
   // Before every test, so the smoke tests run the model as it ships.
   const layout = opts.externalWeights;
   const shipped =
     layout === 'false'
       ? model
-      : await times.time('layout', () =>
-          deps.prepareModel(
-            model,
-            async () =>
-              runtimes.dirs[deps.hostPlatform] ??
-              ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
-            layout,
+      : await stage(logger, `Laying out the model (external-weights: ${layout})`, () =>
+          times.time('layout', () =>
+            deps.prepareModel(
+              model,
+              async () =>
+                runtimes.dirs[deps.hostPlatform] ??
+                ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
+              layout,
+            ),
           ),
         );
 
@@ -173,44 +181,54 @@ export async function packageModel<Img extends BuiltImageInfo>(
     tags,
     labels,
   };
-  // The process smoke test and the image build (layer compression) run side by side; nothing is
-  // pushed before both are done and the smoke test passed.
+  // The process smoke test and the image build (layer compression) run side by side, so they share
+  // one log group; nothing is pushed before both are done and the smoke test passed.
   const smokeTests: SmokeResult[] = [];
-  const processTest =
-    opts.smokeTest !== 'none'
-      ? times.time('smoke', async () => {
-          logger.info('Smoke test in a process');
-          const server = await deps.startServer(
-            runtimes.dirs[deps.hostPlatform] as string,
-            shipped,
-            opts.serverEnv,
-          );
-          return smokeTest('process', server, shipped, opts, deps.fetch);
-        })
-      : undefined;
-  logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
-  const building = times.time('build', async () => {
-    const image = await deps.buildImage(build);
-    logger.info(`Built ${imageName}@${image.digest}`);
-    return image;
-  });
-  const documenting = building.then((image) =>
-    opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image })) : undefined,
+  const building = `building ${imageName} for ${opts.platforms.join(', ')}`;
+  const withProcessTest = opts.smokeTest !== 'none';
+  const { tested, image, sbom } = await stage(
+    logger,
+    withProcessTest ? `Smoke test in a process beside ${building}` : `B${building.slice(1)}`,
+    async () => {
+      const processTest = withProcessTest
+        ? times.time('smoke', async () => {
+            const server = await deps.startServer(
+              runtimes.dirs[deps.hostPlatform] as string,
+              shipped,
+              opts.serverEnv,
+            );
+            return smokeTest('process', server, shipped, opts, deps.fetch);
+          })
+        : undefined;
+      const built = times.time('build', async () => {
+        const img = await deps.buildImage(build);
+        logger.info(`Built ${imageName}@${img.digest}`);
+        return img;
+      });
+      const documenting = built.then((img) =>
+        opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image: img })) : undefined,
+      );
+      const results = await Promise.allSettled([processTest, built, documenting]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      const [t, i, d] = results as [
+        PromiseFulfilledResult<SmokeResult | undefined>,
+        PromiseFulfilledResult<Img>,
+        PromiseFulfilledResult<SbomInfo | undefined>,
+      ];
+      return { tested: t.value, image: i.value, sbom: d.value };
+    },
   );
-  const [tested, built, documented] = await Promise.allSettled([processTest, building, documenting]);
-  for (const r of [tested, built, documented]) if (r.status === 'rejected') throw r.reason;
-  if (tested.status === 'fulfilled' && tested.value) smokeTests.push(tested.value);
-  const image = (built as PromiseFulfilledResult<Img>).value;
-  const sbom = (documented as PromiseFulfilledResult<SbomInfo | undefined>).value;
+  if (tested) smokeTests.push(tested);
   const wantContainer = await containerTest;
 
   if (wantContainer) {
-    logger.info('Smoke test in a container');
-    const archive = join(deps.workDir, 'docker-archive.tar');
-    const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
-    await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
-    const server = await deps.runContainer(archive, localRef);
-    smokeTests.push(await smokeTest('container', server, shipped, opts, deps.fetch));
+    await stage(logger, 'Smoke test in a container', async () => {
+      const archive = join(deps.workDir, 'docker-archive.tar');
+      const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
+      await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
+      const server = await deps.runContainer(archive, localRef);
+      smokeTests.push(await smokeTest('container', server, shipped, opts, deps.fetch));
+    });
   }
 
   let dockerPlatform: string | undefined;
@@ -238,12 +256,16 @@ export async function packageModel<Img extends BuiltImageInfo>(
 
   let upload: PushInfo | undefined;
   if (opts.push) {
-    logger.info(`Pushing ${imageName} with tags ${tags.join(', ')}`);
-    upload = await times.time('push', () => deps.pushImage(image, imageName, tags));
-    logger.info(
-      `Pushed ${imageName}@${upload.digest}: ${upload.blobsUploaded} blob(s) uploaded, ${upload.blobsSkipped} already there`,
+    upload = await stage(logger, `Pushing ${imageName} with tags ${tags.join(', ')}`, () =>
+      times.time('push', async () => {
+        const pushed = await deps.pushImage(image, imageName, tags);
+        logger.info(
+          `Pushed ${imageName}@${pushed.digest}: ${pushed.blobsUploaded} blob(s) uploaded, ${pushed.blobsSkipped} already there`,
+        );
+        if (sbom) await attachSbom(deps, sbom, imageName, pushed.digest);
+        return pushed;
+      }),
     );
-    if (sbom) await attachSbom(deps, sbom, imageName, upload.digest);
   }
 
   logger.info(`Stage times: ${times.summary()}`);
