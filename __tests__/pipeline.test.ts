@@ -361,7 +361,8 @@ describe('run(RunIO): outputs and the one failure line', () => {
       setOutput: (n, v) => void (outputs[n] = v),
       writeSummary: async (m) => void summaries.push(m),
       fail: (m) => void failures.push(m),
-      env: { GITHUB_REPOSITORY: 'octo/models', GITHUB_SHA: '0123456789abcdef' },
+      context: { repository: 'octo/models', sha: '0123456789abcdef' },
+      env: {},
     };
     return { value, outputs, failures, secrets, summaries };
   }
@@ -385,6 +386,19 @@ describe('run(RunIO): outputs and the one failure line', () => {
       process: { path: '/predict', predictions: ['POSITIVE', 'POSITIVE', 'NEGATIVE'] },
     });
     expect(t.summaries).toHaveLength(1);
+  });
+
+  it('tags, labels and the image name come from the run context, not from GITHUB_* read by hand', async () => {
+    const { deps, rec } = fakeDeps();
+    const t = io({ model: 'sentiment:3', platforms: HOST, 'smoke-test': 'none', tags: '{short-sha}' });
+    t.value.env = { GITHUB_REPOSITORY: 'someone/else', GITHUB_SHA: 'f'.repeat(40) };
+    await run(t.value, () => deps);
+    expect(t.failures).toEqual([]);
+    expect(rec.builds[0]).toMatchObject({
+      imageName: 'ghcr.io/octo/sentiment',
+      tags: ['0123456'],
+      labels: { 'org.opencontainers.image.revision': '0123456789abcdef' },
+    });
   });
 
   it('a user error fails the step with one line "... Fix: ..." and sets no output', async () => {

@@ -22,6 +22,8 @@ export interface RunIO {
   fail(message: string): void;
   /** core.getIDToken in the action; absent in the CLI. */
   getIdToken?: (audience: string) => Promise<string>;
+  /** The workflow run: @actions/github's context in the action, flags and the environment in the CLI. */
+  context: RunContext;
   env: NodeJS.ProcessEnv;
 }
 
@@ -57,13 +59,15 @@ export async function run(
       if (value && name === 'model') maskUrlSecrets(value, io.logger);
       return value;
     });
-    const ctx: RunContext = {
-      repository: io.env.GITHUB_REPOSITORY,
-      sha: io.env.GITHUB_SHA,
-      serverUrl: io.env.GITHUB_SERVER_URL,
-    };
-    const deps = makeDeps({ opts, logger: io.logger, workDir, env: io.env, getIdToken: io.getIdToken });
-    const result = await packageModel(opts, ctx, deps);
+    const deps = makeDeps({
+      opts,
+      logger: io.logger,
+      workDir,
+      env: io.env,
+      actor: io.context.actor,
+      getIdToken: io.getIdToken,
+    });
+    const result = await packageModel(opts, io.context, deps);
     for (const [name, value] of Object.entries(buildOutputs(result))) io.setOutput(name, value);
     await io.writeSummary(buildSummary(result));
     return result;

@@ -46,6 +46,8 @@ export interface WiringOptions {
   logger: Logger;
   workDir: string;
   env: NodeJS.ProcessEnv;
+  /** The workflow's actor (the GITHUB_TOKEN's user name on ghcr.io). */
+  actor?: string;
   getIdToken?: (audience: string) => Promise<string>;
 }
 
@@ -105,7 +107,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
           };
       p = resolveRegistryCredentials(host, {
         explicit,
-        github: { actor: w.env.GITHUB_ACTOR, token: opts.githubToken },
+        github: { actor: w.actor, token: opts.githubToken },
         env: w.env,
         logger,
       }).then((r) => r.credentials);
