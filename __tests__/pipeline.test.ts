@@ -58,6 +58,7 @@ interface Recorder {
   logs: string[];
   seen: string[];
   builds: Array<{ imageName: string; tags: string[]; labels: Record<string, string> }>;
+  reuse: string[][];
 }
 
 function fakeDeps(
@@ -69,7 +70,7 @@ function fakeDeps(
     attachFails?: boolean;
   } = {},
 ): { deps: PipelineDeps; rec: Recorder } {
-  const rec: Recorder = { calls: [], logs: [], seen: [], builds: [] };
+  const rec: Recorder = { calls: [], logs: [], seen: [], builds: [], reuse: [] };
   let where: ServerBehaviour = {};
   const logger: Logger = {
     info: (m) => rec.logs.push(m),
@@ -107,6 +108,7 @@ function fakeDeps(
     buildImage: async (req) => {
       rec.calls.push('buildImage');
       rec.builds.push({ imageName: req.imageName, tags: req.tags, labels: req.labels });
+      rec.reuse.push(req.reuseLayersFrom);
       return { ...image, labels: req.labels };
     },
     writeSbom: async () => {
@@ -271,6 +273,10 @@ describe('packageModel: tags, labels and what is pushed', () => {
       },
     ]);
     expect(pushes(rec)).toEqual(['pushImage ghcr.io/octo/sentiment 3,0123456,latest']);
+    // A re-run reuses the layers the registry holds under the tags it pushes.
+    expect(rec.reuse).toEqual([
+      ['ghcr.io/octo/sentiment:3', 'ghcr.io/octo/sentiment:0123456', 'ghcr.io/octo/sentiment:latest'],
+    ]);
     expect(result.image.digest).toBe(PUSHED);
     expect(result.upload).toEqual({ blobsUploaded: 2, blobsSkipped: 1, bytesUploaded: 10 });
   });
@@ -298,6 +304,7 @@ describe('packageModel: tags, labels and what is pushed', () => {
     });
     const result = await packageModel(opts, ctx, deps);
     expect(pushes(rec)).toEqual([]);
+    expect(rec.reuse).toEqual([[]]); // a build that pushes nothing reads no registry
     expect(rec.calls).toContain('writeOciArchive out.tar');
     expect(result.image).toMatchObject({ digest: DIGEST, pushed: false, archive: 'out.tar' });
   });

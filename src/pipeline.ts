@@ -51,9 +51,11 @@ export interface BuildRequest {
   runtimeLayers: Record<string, RuntimeLayer>;
   model: Model;
   imageName: string;
-  /** The tags this run will push (earlier images under them may share layers). */
+  /** The tags this run will push. */
   tags: string[];
   labels: Record<string, string>;
+  /** Earlier images whose layers the build may reuse (the registry already holds them). */
+  reuseLayersFrom: string[];
 }
 
 export interface PreparedRuntimes {
@@ -117,10 +119,12 @@ export async function packageModel<Img extends BuiltImageInfo>(
   const runtimePlatforms = [
     ...new Set([...opts.platforms, ...(opts.smokeTest !== 'none' ? [deps.hostPlatform] : [])]),
   ];
+  // A re-run or a new model version reuses the layers the registry already holds under the tags it
+  // pushes; a run that pushes nothing reads no registry.
+  const reuseFrom = (imageName: string, tags: string[]): string[] =>
+    opts.push ? tags.map((t) => `${imageName}:${t}`) : [];
   const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> =>
-    times.time('stage', () =>
-      deps.prepareRuntimes(runtimePlatforms, opts.push ? tags.map((t) => `${imageName}:${t}`) : []),
-    );
+    times.time('stage', () => deps.prepareRuntimes(runtimePlatforms, reuseFrom(imageName, tags)));
   const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
   const earlyRuntimes = early && opts.image ? startRuntimes(opts.image, early) : undefined;
   earlyRuntimes?.catch(() => undefined);
@@ -180,6 +184,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     imageName,
     tags,
     labels,
+    reuseLayersFrom: reuseFrom(imageName, tags),
   };
   // The process smoke test and the image build (layer compression) run side by side, so they share
   // one log group; nothing is pushed before both are done and the smoke test passed.

@@ -3,7 +3,6 @@
  * registry client, the host server process and the local Docker engine.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { dockerEngineVersion, runImageContainer } from './docker.js';
 import {
@@ -37,8 +36,10 @@ import {
   stageRuntime,
 } from './runtime/index.js';
 import { hashFiles } from './sbom/gather.js';
-import { createSbom } from './sbom/index.js';
+import { createSbom, sbomPath } from './sbom/index.js';
+import { serverEnv, smokeTestProcessEnv } from './server-env.js';
 import { startServerProcess } from './server-process.js';
+import { createdTime, sourceDateEpoch } from './util/source-date-epoch.js';
 import type { Logger } from './util/log.js';
 
 export interface WiringOptions {
@@ -52,38 +53,6 @@ export interface WiringOptions {
 }
 
 type Image = BuiltImage & BuiltImageInfo;
-
-/**
- * onnxruntime 1.30 uploads telemetry over HTTPS unless told not to; a packaged model server must not
- * phone home from users' clusters. `server-env: ORT_DISABLE_TELEMETRY=0` turns it back on.
- */
-const RUNTIME_ENV = { ORT_DISABLE_TELEMETRY: '1' };
-
-/** Server settings that name the model: the same in the smoke-test process and in the image. */
-function modelEnv(model: Model): Record<string, string> {
-  return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: model.modelFile };
-}
-
-function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  return v && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
-/** The image's `created` (a valid RFC 3339 time), else SOURCE_DATE_EPOCH, else the epoch. */
-function createdTime(label: string | undefined, env: NodeJS.ProcessEnv): string {
-  if (label && !Number.isNaN(Date.parse(label))) return label;
-  return new Date((sourceDateEpoch(env) ?? 0) * 1000).toISOString();
-}
-
-/** Where the BOM file goes: RUNNER_TEMP (kept for later steps of the job, e.g. attest-sbom), else tmp. */
-function sbomPath(env: NodeJS.ProcessEnv, imageName: string, digest: string): string {
-  const name = imageName.split('/').pop() ?? 'image';
-  return join(
-    env.RUNNER_TEMP || tmpdir(),
-    'package-onnx-model-sbom',
-    `${name}-${digest.slice(7, 19)}.cdx.json`,
-  );
-}
 
 export function createDeps(w: WiringOptions): PipelineDeps<Image> {
   const { opts, logger } = w;
@@ -224,7 +193,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       return startServerProcess({
         runtimeDir,
         modelDir: model.dir,
-        env: { WORKERS: '1', ...RUNTIME_ENV, ...env, ...modelEnv(model) },
+        env: smokeTestProcessEnv(model, env),
       });
     },
 
@@ -247,7 +216,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         // The model's identity (what model-sha256 pins); the shipped files' digest has its own label.
         modelSha256: req.model.original?.sha256 ?? req.model.sha256,
         modelSource: req.model.source,
-        env: { ...RUNTIME_ENV, ...opts.serverEnv, ...modelEnv(req.model) },
+        env: serverEnv(req.model, opts.serverEnv),
         port: opts.port,
         labels: req.labels,
         source: req.labels['org.opencontainers.image.source'],
@@ -257,16 +226,16 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         pushRegistry: target.registry,
         baseAuth: baseCreds,
         insecureRegistries: opts.insecureRegistries,
-        // A re-run or a new model version reuses the layers the registry already holds.
-        ...(opts.push && { reusable: await reusableFrom(req.tags.map((t) => `${req.imageName}:${t}`)) }),
+        ...(req.reuseLayersFrom.length > 0 && { reusable: await reusableFrom(req.reuseLayersFrom) }),
         runtimeLayers: req.runtimeLayers,
         logger,
         workDir: imageWorkDir,
       });
-      return Object.assign(img, {
+      return {
+        ...img,
         platformDigests: Object.fromEntries(img.platforms.map((p) => [p.platform, p.digest])),
         platformSizes: Object.fromEntries(img.platforms.map((p) => [p.platform, p.size])),
-      });
+      };
     },
 
     async writeSbom(req) {
