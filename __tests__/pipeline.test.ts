@@ -141,6 +141,8 @@ function options(inputs: Partial<Record<InputName, string>>) {
 }
 
 const ctx = { repository: 'octo/models', sha: '0123456789abcdef', serverUrl: 'https://github.example' };
+/** The inputs of a run that only builds and pushes (no smoke test). */
+const buildOnly = { model: 'sentiment:3', platforms: HOST, 'smoke-test': 'none' } as const;
 const pushes = (rec: Recorder) => rec.calls.filter((c) => c.startsWith('pushImage'));
 
 describe('packageModel: the container smoke test decision', () => {
@@ -253,13 +255,7 @@ describe('packageModel: nothing is pushed after a failed smoke test', () => {
 describe('packageModel: tags, labels and what is pushed', () => {
   it('expands tag templates, derives the image name and labels the source and revision', async () => {
     const { deps, rec } = fakeDeps();
-    const opts = options({
-      model: 'sentiment:3',
-      platforms: HOST,
-      'smoke-test': 'none',
-      tags: '{model-version},{short-sha},latest',
-      labels: 'team=ml',
-    });
+    const opts = options({ ...buildOnly, tags: '{model-version},{short-sha},latest', labels: 'team=ml' });
     const result = await packageModel(opts, ctx, deps);
     expect(rec.builds).toEqual([
       {
@@ -283,25 +279,14 @@ describe('packageModel: tags, labels and what is pushed', () => {
 
   it("a user's label wins over the derived source label", async () => {
     const { deps, rec } = fakeDeps();
-    const opts = options({
-      model: 'sentiment:3',
-      platforms: HOST,
-      'smoke-test': 'none',
-      labels: 'org.opencontainers.image.source=https://example.com/src',
-    });
+    const opts = options({ ...buildOnly, labels: 'org.opencontainers.image.source=https://example.com/src' });
     await packageModel(opts, ctx, deps);
     expect(rec.builds[0]?.labels['org.opencontainers.image.source']).toBe('https://example.com/src');
   });
 
   it('push: false builds and writes the archive but pushes nothing; the digest is the built one', async () => {
     const { deps, rec } = fakeDeps();
-    const opts = options({
-      model: 'sentiment:3',
-      platforms: HOST,
-      'smoke-test': 'none',
-      push: 'false',
-      archive: 'out.tar',
-    });
+    const opts = options({ ...buildOnly, push: 'false', archive: 'out.tar' });
     const result = await packageModel(opts, ctx, deps);
     expect(pushes(rec)).toEqual([]);
     expect(rec.reuse).toEqual([[]]); // a build that pushes nothing reads no registry
