@@ -189,11 +189,11 @@ export async function packageModel<Img extends BuiltImageInfo>(
   // The process smoke test and the image build (layer compression) run side by side, so they share
   // one log group; nothing is pushed before both are done and the smoke test passed.
   const smokeTests: SmokeResult[] = [];
-  const building = `building ${imageName} for ${opts.platforms.join(', ')}`;
+  const target = `${imageName} for ${opts.platforms.join(', ')}`;
   const withProcessTest = opts.smokeTest !== 'none';
   const { tested, image, sbom } = await stage(
     logger,
-    withProcessTest ? `Smoke test in a process beside ${building}` : `B${building.slice(1)}`,
+    withProcessTest ? `Smoke test in a process beside building ${target}` : `Building ${target}`,
     async () => {
       const processTest = withProcessTest
         ? times.time('smoke', async () => {
