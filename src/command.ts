@@ -3,7 +3,7 @@
  * (`--model`, `--tags`, ...); credentials come from the environment so they never sit in shell history.
  */
 import { parseArgs } from 'node:util';
-import { INPUT_NAMES, type InputName, SECRET_INPUTS } from './inputs.js';
+import { INPUT_NAMES, type InputName, type RunContext, SECRET_INPUTS } from './inputs.js';
 import type { PackageResult } from './report.js';
 import { run } from './main.js';
 import { escapeLogLine, type Logger } from './util/log.js';
@@ -42,7 +42,7 @@ Examples:
 export function cliInputs(
   argv: string[],
   env: NodeJS.ProcessEnv,
-): { get: (name: InputName) => string; help: boolean; env: NodeJS.ProcessEnv } {
+): { get: (name: InputName) => string; help: boolean; context: RunContext } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
     'no-push': { type: 'boolean' },
@@ -82,10 +82,14 @@ export function cliInputs(
     if (typeof flag === 'string') return flag;
     return fromEnv[name] ?? '';
   };
-  const runEnv = { ...env };
-  if (typeof flags.sha === 'string') runEnv.GITHUB_SHA = flags.sha;
-  if (typeof flags.repository === 'string') runEnv.GITHUB_REPOSITORY = flags.repository;
-  return { get, help: flags.help === true, env: runEnv };
+  // Run as a step of a workflow, the CLI reads the run's context as @actions/github does; flags win.
+  const context: RunContext = {
+    repository: typeof flags.repository === 'string' ? flags.repository : env.GITHUB_REPOSITORY,
+    sha: typeof flags.sha === 'string' ? flags.sha : env.GITHUB_SHA,
+    actor: env.GITHUB_ACTOR,
+    serverUrl: env.GITHUB_SERVER_URL,
+  };
+  return { get, help: flags.help === true, context };
 }
 
 const secrets = new Set<string>();
@@ -131,7 +135,8 @@ export async function main(argv: string[]): Promise<number> {
     setOutput: (n, v) => (outputs[n] = v),
     writeSummary: async () => undefined,
     fail: (m) => (failed = m),
-    env: parsed.env,
+    context: parsed.context,
+    env: process.env,
   });
   if (failed || !result) {
     console.error(`error: ${terminalText(failed ?? 'packaging failed')}`);

@@ -7,7 +7,8 @@ export class UserError extends Error {
   constructor(message: string, fix: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'UserError';
-    this.fix = fix;
+    // One casing for every fix ("Fix: Set ..."), whichever module wrote it.
+    this.fix = fix.charAt(0).toUpperCase() + fix.slice(1);
   }
 
   /** The single line shown to the user. */

@@ -378,6 +378,8 @@ function readInteropInputs(
 export interface RunContext {
   repository?: string; // owner/name
   sha?: string;
+  /** Who started the run: the user name for the GITHUB_TOKEN on ghcr.io. */
+  actor?: string;
   serverUrl?: string; // https://github.com
 }
 

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUserError } from './errors.js';
 import { type InputName, readInputs, type RunContext, SECRET_INPUTS } from './inputs.js';
-import { packageModel } from './pipeline.js';
+import { type BuiltImageInfo, packageModel, type PipelineDeps } from './pipeline.js';
 import { buildOutputs, buildSummary, type PackageResult } from './report.js';
 import type { Logger } from './util/log.js';
 import { maskUrlSecrets } from './util/url.js';
-import { createDeps } from './wiring.js';
+import { createDeps, type WiringOptions } from './wiring.js';
 
 export interface RunIO {
   getInput(name: InputName): string;
@@ -22,6 +22,8 @@ export interface RunIO {
   fail(message: string): void;
   /** core.getIDToken in the action; absent in the CLI. */
   getIdToken?: (audience: string) => Promise<string>;
+  /** The workflow run: @actions/github's context in the action, flags and the environment in the CLI. */
+  context: RunContext;
   env: NodeJS.ProcessEnv;
 }
 
@@ -40,7 +42,14 @@ export function maskCredential(value: string, logger: Logger): void {
   }
 }
 
-export async function run(io: RunIO): Promise<PackageResult | undefined> {
+/**
+ * One run: `makeDeps` builds the pipeline's I/O from the inputs (the real wiring by default; tests pass
+ * their own).
+ */
+export async function run(
+  io: RunIO,
+  makeDeps: (w: WiringOptions) => PipelineDeps<BuiltImageInfo> = createDeps,
+): Promise<PackageResult | undefined> {
   const workDir = await mkdtemp(join(io.env.RUNNER_TEMP || tmpdir(), 'package-onnx-model-'));
   try {
     const opts = readInputs((name) => {
@@ -50,13 +59,15 @@ export async function run(io: RunIO): Promise<PackageResult | undefined> {
       if (value && name === 'model') maskUrlSecrets(value, io.logger);
       return value;
     });
-    const ctx: RunContext = {
-      repository: io.env.GITHUB_REPOSITORY,
-      sha: io.env.GITHUB_SHA,
-      serverUrl: io.env.GITHUB_SERVER_URL,
-    };
-    const deps = createDeps({ opts, logger: io.logger, workDir, env: io.env, getIdToken: io.getIdToken });
-    const result = await packageModel(opts, ctx, deps);
+    const deps = makeDeps({
+      opts,
+      logger: io.logger,
+      workDir,
+      env: io.env,
+      actor: io.context.actor,
+      getIdToken: io.getIdToken,
+    });
+    const result = await packageModel(opts, io.context, deps);
     for (const [name, value] of Object.entries(buildOutputs(result))) io.setOutput(name, value);
     await io.writeSummary(buildSummary(result));
     return result;
@@ -66,7 +77,7 @@ export async function run(io: RunIO): Promise<PackageResult | undefined> {
       const err = e as Error;
       io.logger.debug(err.stack ?? String(err));
       io.fail(
-        `Packaging failed unexpectedly: ${err.message ?? String(err)} Fix: re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.`,
+        `Packaging failed unexpectedly: ${err.message ?? String(err)} Fix: Re-run with debug logging (ACTIONS_STEP_DEBUG=true) and report the log; nothing was pushed unless the log says so.`,
       );
     }
     return undefined;

@@ -14,27 +14,11 @@ import { defaultImageName, expandTags, type PackageOptions, type RunContext } fr
 import type { PackageResult } from './report.js';
 import type { RunningServer } from './server-process.js';
 import { planSmokeRequest, runSmokeTest, type SmokeResult, type TensorSpec } from './smoke-test.js';
-import type { Logger } from './util/log.js';
+import { type Logger, stage } from './util/log.js';
 import { displayReference } from './util/url.js';
-import { tokenizerLabels, type TokenizerInfo } from './model-source/tokenizer.js';
+import type { Model } from './model-source/index.js';
+import { tokenizerLabels } from './model-source/tokenizer.js';
 import type { ManifestOptions } from './manifests.js';
-
-export interface FetchedModelInfo {
-  dir: string;
-  name: string;
-  version: string;
-  source: string;
-  sha256: string;
-  files: Array<{ path: string; size: number; sha256: string }>;
-  /** True when the model folder has a tokenizer.json (text model: smoke-tested through /predict). */
-  textModel: boolean;
-  /** The tokenizer the `tokenizer` input added to the model folder. */
-  tokenizer?: TokenizerInfo;
-  /** The id2label the `class-labels` input wrote. */
-  classLabels?: Record<string, string>;
-  /** The model as fetched, when the shipped files differ from it (`external-weights`). */
-  original?: { sha256: string; files: Array<{ path: string; size: number; sha256: string }> };
-}
 
 /** The label that holds the digest of the shipped model files when they differ from the original's. */
 export const SHIPPED_SHA256_LABEL = 'io.github.package-onnx-model.model.shipped-sha256';
@@ -65,11 +49,13 @@ export interface BuildRequest {
   runtimeDirs: Record<string, string>;
   /** Runtime layers already verified in a registry, by platform (referenced as they are). */
   runtimeLayers: Record<string, RuntimeLayer>;
-  model: FetchedModelInfo;
+  model: Model;
   imageName: string;
-  /** The tags this run will push (earlier images under them may share layers). */
+  /** The tags this run will push. */
   tags: string[];
   labels: Record<string, string>;
+  /** Earlier images whose layers the build may reuse (the registry already holds them). */
+  reuseLayersFrom: string[];
 }
 
 export interface PreparedRuntimes {
@@ -83,7 +69,9 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   workDir: string;
   /** The platform this machine can run (linux/amd64 or linux/arm64). */
   hostPlatform: string;
-  fetchModel(opts: PackageOptions, destDir: string): Promise<FetchedModelInfo>;
+  /** HTTP client for the smoke tests (the model's metadata and the prediction requests). */
+  fetch: typeof fetch;
+  fetchModel(opts: PackageOptions, destDir: string): Promise<Model>;
   /**
    * The server runtime of each platform in `platforms` (a directory each), from verified layers of the
    * earlier images `reuseFrom` where the action knows their content, else staged.
@@ -94,16 +82,8 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
    * gives (asked for only when the model is rewritten); returns the model as it will ship (`original` set
    * when its files changed).
    */
-  prepareModel(
-    model: FetchedModelInfo,
-    hostRuntime: () => Promise<string>,
-    when: 'auto' | 'true',
-  ): Promise<FetchedModelInfo>;
-  startServer(
-    runtimeDir: string,
-    model: FetchedModelInfo,
-    env: Record<string, string>,
-  ): Promise<RunningServer>;
+  prepareModel(model: Model, hostRuntime: () => Promise<string>, when: 'auto' | 'true'): Promise<Model>;
+  startServer(runtimeDir: string, model: Model, env: Record<string, string>): Promise<RunningServer>;
   buildImage(req: BuildRequest): Promise<Img>;
   /** Writes the build's BOM (pushes nothing). */
   writeSbom(req: BuildRequest & { image: Img }): Promise<SbomInfo>;
@@ -139,38 +119,52 @@ export async function packageModel<Img extends BuiltImageInfo>(
   const runtimePlatforms = [
     ...new Set([...opts.platforms, ...(opts.smokeTest !== 'none' ? [deps.hostPlatform] : [])]),
   ];
-  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> => {
-    logger.info(`Staging the server runtime for ${runtimePlatforms.join(', ')}`);
-    return times.time('stage', () =>
-      deps.prepareRuntimes(runtimePlatforms, opts.push ? tags.map((t) => `${imageName}:${t}`) : []),
-    );
-  };
+  // A re-run or a new model version reuses the layers the registry already holds under the tags it
+  // pushes; a run that pushes nothing reads no registry.
+  const reuseFrom = (imageName: string, tags: string[]): string[] =>
+    opts.push ? tags.map((t) => `${imageName}:${t}`) : [];
+  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> =>
+    times.time('stage', () => deps.prepareRuntimes(runtimePlatforms, reuseFrom(imageName, tags)));
   const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
   const earlyRuntimes = early && opts.image ? startRuntimes(opts.image, early) : undefined;
   earlyRuntimes?.catch(() => undefined);
+  // One log group per stage; where two run side by side, the group's title says so (their lines mix).
+  const runtimeTitle = `Staging the server runtime for ${runtimePlatforms.join(', ')}`;
 
-  logger.info(`Resolving and downloading ${displayReference(opts.model)}`);
-  const model = await times.time('download', () => deps.fetchModel(opts, join(deps.workDir, 'model')));
-  logger.info(
-    `Model ${model.name} version ${model.version}: ${model.files.length} file(s), sha256 ${model.sha256}`,
+  const model = await stage(
+    logger,
+    `Resolving and downloading ${displayReference(opts.model)}` +
+      (earlyRuntimes ? ', the server runtime staged meanwhile' : ''),
+    () =>
+      times.time('download', async () => {
+        const m = await deps.fetchModel(opts, join(deps.workDir, 'model'));
+        logger.info(`Model ${m.name} version ${m.version}: ${m.files.length} file(s), sha256 ${m.sha256}`);
+        return m;
+      }),
   );
 
   const imageName = opts.image ?? defaultImageName(opts.registry, ctx.repository, model.name);
   const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
-  const runtimes = await (earlyRuntimes ?? startRuntimes(imageName, tags));
+  const runtimes = await stage(
+    logger,
+    runtimeTitle + (earlyRuntimes ? ' (started beside the download)' : ''),
+    () => earlyRuntimes ?? startRuntimes(imageName, tags),
+  );
 
   // Before every test, so the smoke tests run the model as it ships.
   const layout = opts.externalWeights;
   const shipped =
     layout === 'false'
       ? model
-      : await times.time('layout', () =>
-          deps.prepareModel(
-            model,
-            async () =>
-              runtimes.dirs[deps.hostPlatform] ??
-              ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
-            layout,
+      : await stage(logger, `Laying out the model (external-weights: ${layout})`, () =>
+          times.time('layout', () =>
+            deps.prepareModel(
+              model,
+              async () =>
+                runtimes.dirs[deps.hostPlatform] ??
+                ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
+              layout,
+            ),
           ),
         );
 
@@ -190,45 +184,56 @@ export async function packageModel<Img extends BuiltImageInfo>(
     imageName,
     tags,
     labels,
+    reuseLayersFrom: reuseFrom(imageName, tags),
   };
-  // The process smoke test and the image build (layer compression) run side by side; nothing is
-  // pushed before both are done and the smoke test passed.
+  // The process smoke test and the image build (layer compression) run side by side, so they share
+  // one log group; nothing is pushed before both are done and the smoke test passed.
   const smokeTests: SmokeResult[] = [];
-  const processTest =
-    opts.smokeTest !== 'none'
-      ? times.time('smoke', async () => {
-          logger.info('Smoke test in a process');
-          const server = await deps.startServer(
-            runtimes.dirs[deps.hostPlatform] as string,
-            shipped,
-            opts.serverEnv,
-          );
-          return smokeTest('process', server, shipped, opts);
-        })
-      : undefined;
-  logger.info(`Building ${imageName} for ${opts.platforms.join(', ')}`);
-  const building = times.time('build', async () => {
-    const image = await deps.buildImage(build);
-    logger.info(`Built ${imageName}@${image.digest}`);
-    return image;
-  });
-  const documenting = building.then((image) =>
-    opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image })) : undefined,
+  const target = `${imageName} for ${opts.platforms.join(', ')}`;
+  const withProcessTest = opts.smokeTest !== 'none';
+  const { tested, image, sbom } = await stage(
+    logger,
+    withProcessTest ? `Smoke test in a process beside building ${target}` : `Building ${target}`,
+    async () => {
+      const processTest = withProcessTest
+        ? times.time('smoke', async () => {
+            const server = await deps.startServer(
+              runtimes.dirs[deps.hostPlatform] as string,
+              shipped,
+              opts.serverEnv,
+            );
+            return smokeTest('process', server, shipped, opts, deps.fetch);
+          })
+        : undefined;
+      const built = times.time('build', async () => {
+        const img = await deps.buildImage(build);
+        logger.info(`Built ${imageName}@${img.digest}`);
+        return img;
+      });
+      const documenting = built.then((img) =>
+        opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image: img })) : undefined,
+      );
+      const results = await Promise.allSettled([processTest, built, documenting]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      const [t, i, d] = results as [
+        PromiseFulfilledResult<SmokeResult | undefined>,
+        PromiseFulfilledResult<Img>,
+        PromiseFulfilledResult<SbomInfo | undefined>,
+      ];
+      return { tested: t.value, image: i.value, sbom: d.value };
+    },
   );
-  const [tested, built, documented] = await Promise.allSettled([processTest, building, documenting]);
-  for (const r of [tested, built, documented]) if (r.status === 'rejected') throw r.reason;
-  if (tested.status === 'fulfilled' && tested.value) smokeTests.push(tested.value);
-  const image = (built as PromiseFulfilledResult<Img>).value;
-  const sbom = (documented as PromiseFulfilledResult<SbomInfo | undefined>).value;
+  if (tested) smokeTests.push(tested);
   const wantContainer = await containerTest;
 
   if (wantContainer) {
-    logger.info('Smoke test in a container');
-    const archive = join(deps.workDir, 'docker-archive.tar');
-    const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
-    await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
-    const server = await deps.runContainer(archive, localRef);
-    smokeTests.push(await smokeTest('container', server, shipped, opts));
+    await stage(logger, 'Smoke test in a container', async () => {
+      const archive = join(deps.workDir, 'docker-archive.tar');
+      const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
+      await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
+      const server = await deps.runContainer(archive, localRef);
+      smokeTests.push(await smokeTest('container', server, shipped, opts, deps.fetch));
+    });
   }
 
   let dockerPlatform: string | undefined;
@@ -256,12 +261,16 @@ export async function packageModel<Img extends BuiltImageInfo>(
 
   let upload: PushInfo | undefined;
   if (opts.push) {
-    logger.info(`Pushing ${imageName} with tags ${tags.join(', ')}`);
-    upload = await times.time('push', () => deps.pushImage(image, imageName, tags));
-    logger.info(
-      `Pushed ${imageName}@${upload.digest}: ${upload.blobsUploaded} blob(s) uploaded, ${upload.blobsSkipped} already there`,
+    upload = await stage(logger, `Pushing ${imageName} with tags ${tags.join(', ')}`, () =>
+      times.time('push', async () => {
+        const pushed = await deps.pushImage(image, imageName, tags);
+        logger.info(
+          `Pushed ${imageName}@${pushed.digest}: ${pushed.blobsUploaded} blob(s) uploaded, ${pushed.blobsSkipped} already there`,
+        );
+        if (sbom) await attachSbom(deps, sbom, imageName, pushed.digest);
+        return pushed;
+      }),
     );
-    if (sbom) await attachSbom(deps, sbom, imageName, upload.digest);
   }
 
   logger.info(`Stage times: ${times.summary()}`);
@@ -404,26 +413,33 @@ async function decideContainerTest(
 async function smokeTest(
   mode: 'process' | 'container',
   server: RunningServer,
-  model: FetchedModelInfo,
+  model: Model,
   opts: PackageOptions,
+  fetchImpl: typeof fetch,
 ): Promise<SmokeResult> {
   try {
-    const inputs = model.textModel ? [] : await modelInputs(server.baseUrl, model.name);
+    const inputs = model.textModel ? [] : await modelInputs(fetchImpl, server.baseUrl, model.name);
     const request = planSmokeRequest({
       textModel: model.textModel,
       modelName: model.name,
       inputs,
       input: opts.smokeTestInput,
     });
-    return await runSmokeTest({ mode, baseUrl: server.baseUrl, request, expect: opts.smokeTestExpect });
+    return await runSmokeTest({
+      mode,
+      baseUrl: server.baseUrl,
+      request,
+      expect: opts.smokeTestExpect,
+      fetchImpl,
+    });
   } finally {
     await server.stop();
   }
 }
 
 /** The model's input tensors from the Open Inference Protocol metadata endpoint. */
-async function modelInputs(baseUrl: string, name: string): Promise<TensorSpec[]> {
-  const res = await fetch(`${baseUrl}/v2/models/${encodeURIComponent(name)}`);
+async function modelInputs(fetchImpl: typeof fetch, baseUrl: string, name: string): Promise<TensorSpec[]> {
+  const res = await fetchImpl(`${baseUrl}/v2/models/${encodeURIComponent(name)}`);
   if (!res.ok) throw new Error(`GET /v2/models/${name} answered ${res.status}`);
   const meta = (await res.json()) as { inputs?: TensorSpec[] };
   return meta.inputs ?? [];

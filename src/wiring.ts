@@ -2,10 +2,8 @@
  * The real I/O behind the pipeline's ports: Azure model sources, runtime staging, the image builder and
  * registry client, the host server process and the local Docker engine.
  */
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dockerEngineVersion, runImageContainer } from './docker.js';
 import {
   buildImage,
@@ -23,10 +21,9 @@ import { EXTERNAL_WEIGHTS_AUTO_BYTES, type PackageOptions } from './inputs.js';
 import { writeManifests } from './manifests.js';
 import { externalizeWeights, weightsFileName } from './model-layout.js';
 import { byteOrder, hashFile, modelDigest } from './model-source/integrity.js';
-import { fetchModel, parseModelReference } from './model-source/index.js';
-import { writeClassLabels } from './model-source/class-labels.js';
-import { DEFAULT_HUGGINGFACE_ENDPOINT, fetchTokenizer, parseTokenizerRef } from './model-source/tokenizer.js';
-import type { BuiltImageInfo, FetchedModelInfo, PipelineDeps } from './pipeline.js';
+import { loadModel, type Model, parseModelReference } from './model-source/index.js';
+import { huggingfaceEndpoint } from './model-source/tokenizer.js';
+import type { BuiltImageInfo, PipelineDeps } from './pipeline.js';
 import { BlobStore } from './image/blobs.js';
 import { GZIP_LAYER_TYPES, platformKey } from './image/oci.js';
 import { reusableLayers, type ReusableLayer } from './image/reuse.js';
@@ -39,8 +36,10 @@ import {
   stageRuntime,
 } from './runtime/index.js';
 import { hashFiles } from './sbom/gather.js';
-import { createSbom } from './sbom/index.js';
+import { createSbom, sbomPath } from './sbom/index.js';
+import { serverEnv, smokeTestProcessEnv } from './server-env.js';
 import { startServerProcess } from './server-process.js';
+import { createdTime, sourceDateEpoch } from './util/source-date-epoch.js';
 import type { Logger } from './util/log.js';
 
 export interface WiringOptions {
@@ -48,47 +47,12 @@ export interface WiringOptions {
   logger: Logger;
   workDir: string;
   env: NodeJS.ProcessEnv;
+  /** The workflow's actor (the GITHUB_TOKEN's user name on ghcr.io). */
+  actor?: string;
   getIdToken?: (audience: string) => Promise<string>;
 }
 
 type Image = BuiltImage & BuiltImageInfo;
-
-interface Model extends FetchedModelInfo {
-  /** The .onnx file's name inside `dir`. */
-  modelFile: string;
-}
-
-/**
- * onnxruntime 1.30 uploads telemetry over HTTPS unless told not to; a packaged model server must not
- * phone home from users' clusters. `server-env: ORT_DISABLE_TELEMETRY=0` turns it back on.
- */
-const RUNTIME_ENV = { ORT_DISABLE_TELEMETRY: '1' };
-
-/** Server settings that name the model: the same in the smoke-test process and in the image. */
-function modelEnv(model: FetchedModelInfo): Record<string, string> {
-  return { MODEL_NAME: model.name, MODEL_VERSION: model.version, MODEL_FILE: (model as Model).modelFile };
-}
-
-function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  return v && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
-/** The image's `created` (a valid RFC 3339 time), else SOURCE_DATE_EPOCH, else the epoch. */
-function createdTime(label: string | undefined, env: NodeJS.ProcessEnv): string {
-  if (label && !Number.isNaN(Date.parse(label))) return label;
-  return new Date((sourceDateEpoch(env) ?? 0) * 1000).toISOString();
-}
-
-/** Where the BOM file goes: RUNNER_TEMP (kept for later steps of the job, e.g. attest-sbom), else tmp. */
-function sbomPath(env: NodeJS.ProcessEnv, imageName: string, digest: string): string {
-  const name = imageName.split('/').pop() ?? 'image';
-  return join(
-    env.RUNNER_TEMP || tmpdir(),
-    'package-onnx-model-sbom',
-    `${name}-${digest.slice(7, 19)}.cdx.json`,
-  );
-}
 
 export function createDeps(w: WiringOptions): PipelineDeps<Image> {
   const { opts, logger } = w;
@@ -112,7 +76,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
           };
       p = resolveRegistryCredentials(host, {
         explicit,
-        github: { actor: w.env.GITHUB_ACTOR, token: opts.githubToken },
+        github: { actor: w.actor, token: opts.githubToken },
         env: w.env,
         logger,
       }).then((r) => r.credentials);
@@ -152,43 +116,24 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     logger,
     workDir: w.workDir,
     hostPlatform: hostPlatform(),
+    fetch: (input, init) => fetch(input, init),
 
-    async fetchModel(o, destDir) {
-      const ref = parseModelReference(o.model);
-      const m = await fetchModel(ref, {
+    fetchModel: (o, destDir) =>
+      loadModel(parseModelReference(o.model), {
         azure: o.azure,
         destDir,
         expectedSha256: o.modelSha256,
         logger,
         getIdToken: w.getIdToken,
-      });
-      // The server gets the folder that holds the .onnx file (MLflow models nest it).
-      const dir = join(m.dir, dirname(m.modelFile));
-      const tokenizer = o.tokenizer
-        ? await fetchTokenizer(parseTokenizerRef(o.tokenizer, existsSync), {
-            destDir: dir,
-            // As the Hub's own clients: the input, else HF_ENDPOINT, else the public Hub.
-            endpoint: o.huggingfaceEndpoint ?? (w.env.HF_ENDPOINT || DEFAULT_HUGGINGFACE_ENDPOINT),
-            token: o.huggingfaceToken,
-            logger,
-          })
-        : undefined;
-      const classLabels = o.classLabels.length > 0 ? await writeClassLabels(dir, o.classLabels) : undefined;
-      if (classLabels) logger.info(`Class labels by output index: ${o.classLabels.join(', ')}.`);
-      const model: Model = {
-        dir,
-        name: m.name,
-        version: m.version,
-        source: m.source,
-        sha256: m.sha256,
-        files: m.files,
-        textModel: existsSync(join(dir, 'tokenizer.json')),
-        modelFile: basename(m.modelFile),
-        tokenizer,
-        classLabels,
-      };
-      return model;
-    },
+        tokenizer: o.tokenizer
+          ? {
+              ref: o.tokenizer,
+              endpoint: huggingfaceEndpoint(o.huggingfaceEndpoint, w.env),
+              token: o.huggingfaceToken,
+            }
+          : undefined,
+        classLabels: o.classLabels,
+      }),
 
     async prepareRuntimes(platforms, reuseFrom) {
       const serverDir = findServerBundle();
@@ -206,10 +151,9 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
     },
 
-    async prepareModel(model, hostRuntime, when) {
-      const m = model as Model;
+    async prepareModel(m, hostRuntime, when) {
       const onnx = join(m.dir, m.modelFile);
-      if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return model;
+      if (when === 'auto' && (await stat(onnx)).size < EXTERNAL_WEIGHTS_AUTO_BYTES) return m;
       logger.info(`Moving the weights of ${m.modelFile} into ${weightsFileName(m.modelFile)}`);
       const outcome = await externalizeWeights({
         runtimeDir: await hostRuntime(),
@@ -219,7 +163,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       });
       if (!outcome.changed) {
         logger.info(`Shipping ${m.modelFile} as it is: ${outcome.reason}.`);
-        return model;
+        return m;
       }
       // Paths in `files` are relative to the download folder, which may hold the model folder nested.
       const entry = m.files.find((f) => f.path === m.modelFile || f.path.endsWith(`/${m.modelFile}`));
@@ -249,7 +193,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
       return startServerProcess({
         runtimeDir,
         modelDir: model.dir,
-        env: { WORKERS: '1', ...RUNTIME_ENV, ...env, ...modelEnv(model) },
+        env: smokeTestProcessEnv(model, env),
       });
     },
 
@@ -272,7 +216,7 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         // The model's identity (what model-sha256 pins); the shipped files' digest has its own label.
         modelSha256: req.model.original?.sha256 ?? req.model.sha256,
         modelSource: req.model.source,
-        env: { ...RUNTIME_ENV, ...opts.serverEnv, ...modelEnv(req.model) },
+        env: serverEnv(req.model, opts.serverEnv),
         port: opts.port,
         labels: req.labels,
         source: req.labels['org.opencontainers.image.source'],
@@ -282,16 +226,16 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         pushRegistry: target.registry,
         baseAuth: baseCreds,
         insecureRegistries: opts.insecureRegistries,
-        // A re-run or a new model version reuses the layers the registry already holds.
-        ...(opts.push && { reusable: await reusableFrom(req.tags.map((t) => `${req.imageName}:${t}`)) }),
+        ...(req.reuseLayersFrom.length > 0 && { reusable: await reusableFrom(req.reuseLayersFrom) }),
         runtimeLayers: req.runtimeLayers,
         logger,
         workDir: imageWorkDir,
       });
-      return Object.assign(img, {
+      return {
+        ...img,
         platformDigests: Object.fromEntries(img.platforms.map((p) => [p.platform, p.digest])),
         platformSizes: Object.fromEntries(img.platforms.map((p) => [p.platform, p.size])),
-      });
+      };
     },
 
     async writeSbom(req) {
@@ -316,7 +260,6 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         },
         model: {
           ...req.model,
-          modelFile: (req.model as Model).modelFile,
           tokenizer: tok && {
             source: tok.source,
             ...((tok.commit ?? tok.revision) && { revision: (tok.commit ?? tok.revision) as string }),

@@ -646,7 +646,7 @@ describe('the action', () => {
       [
         'an unknown model form',
         () => ({ model: 'ftp://models.example/x.onnx' }),
-        /model reference 'ftp:\/\/models\.example\/x\.onnx' is not accepted.*Fix: use one of: name:version/,
+        /model reference 'ftp:\/\/models\.example\/x\.onnx' is not accepted.*Fix: Use one of: name:version/,
       ],
       [
         'creds that are not JSON',

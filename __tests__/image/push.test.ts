@@ -1,13 +1,13 @@
 /** The push scheduler: bounded concurrency, and a first failure stops everything else before it returns. */
 import { describe, expect, it } from '@jest/globals';
-import { inBatches } from '../../src/image/push.js';
+import { mapConcurrent } from '../../src/util/concurrency.js';
 
-describe('inBatches', () => {
+describe('mapConcurrent with an abort controller', () => {
   it('runs n at a time', async () => {
     let running = 0;
     let peak = 0;
     const done: number[] = [];
-    await inBatches([1, 2, 3, 4, 5, 6, 7], 3, new AbortController(), async (i) => {
+    await mapConcurrent([1, 2, 3, 4, 5, 6, 7], 3, async (i) => {
       running++;
       peak = Math.max(peak, running);
       await new Promise((r) => setImmediate(r));
@@ -22,21 +22,26 @@ describe('inBatches', () => {
     const abort = new AbortController();
     const started: number[] = [];
     const settled: number[] = [];
-    const err = await inBatches([1, 2, 3, 4, 5, 6], 3, abort, async (i) => {
-      started.push(i);
-      try {
-        if (i === 1) {
-          await new Promise((r) => setImmediate(r));
-          throw new Error('denied');
+    const err = await mapConcurrent(
+      [1, 2, 3, 4, 5, 6],
+      3,
+      async (i) => {
+        started.push(i);
+        try {
+          if (i === 1) {
+            await new Promise((r) => setImmediate(r));
+            throw new Error('denied');
+          }
+          // an upload in flight: ends only when aborted
+          await new Promise((_, reject) =>
+            abort.signal.addEventListener('abort', () => reject(new Error('aborted'))),
+          );
+        } finally {
+          settled.push(i);
         }
-        // an upload in flight: ends only when aborted
-        await new Promise((_, reject) =>
-          abort.signal.addEventListener('abort', () => reject(new Error('aborted'))),
-        );
-      } finally {
-        settled.push(i);
-      }
-    }).catch((e: unknown) => e);
+      },
+      { abort },
+    ).catch((e: unknown) => e);
     expect(String(err)).toBe('Error: denied');
     expect(abort.signal.aborted).toBe(true);
     expect(started.sort()).toEqual([1, 2, 3]);

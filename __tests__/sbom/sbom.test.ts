@@ -60,6 +60,7 @@ async function packageRun(
     setOutput: (n, v) => (outputs[n] = v),
     writeSummary: async (md) => void (r.summary = md),
     fail: (m) => (r.failed = m),
+    context: {},
     env: { RUNNER_TEMP: runnerTemp, SOURCE_DATE_EPOCH: String(EPOCH), ...env },
   });
   return r;

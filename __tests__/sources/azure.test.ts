@@ -634,7 +634,7 @@ describe('ARM and Entra failures become one line with the fix', () => {
   test('404: a version that does not exist lists the versions that do (across pages)', async () => {
     const e = await failure(fetchWith('sentiment:9', settings()));
     expect(e.message).toMatch(/Model sentiment has no version 9 in workspace ml-ws.*404/);
-    expect(e.fix).toMatch(/use one of the versions that exist: 3, 2, 1/);
+    expect(e.fix).toMatch(/Use one of the versions that exist: 3, 2, 1/);
   });
 
   test('404: a model name that does not exist lists the models', async () => {

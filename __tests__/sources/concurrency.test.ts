@@ -1,6 +1,6 @@
 /** The bounded worker pool the downloads use. */
 import { expect, test } from '@jest/globals';
-import { mapConcurrent } from '../../src/model-source/concurrency.js';
+import { mapConcurrent } from '../../src/util/concurrency.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

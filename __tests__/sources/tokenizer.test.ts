@@ -154,25 +154,25 @@ describe('from the Hub', () => {
       'RepoNotFound (404 with a token)',
       { kind: 'hub', repo: 'acme/missing', revision: 'main' },
       'hf_other',
-      /'acme\/missing' was not found.*Fix: check the repository id in 'tokenizer', and that 'huggingface-token' can read it/,
+      /'acme\/missing' was not found.*Fix: Check the repository id in 'tokenizer', and that 'huggingface-token' can read it/,
     ],
     [
       'RevisionNotFound',
       { kind: 'hub', repo: 'FacebookAI/roberta-base', revision: 'nope' },
       undefined,
-      /has no revision 'nope' \(the Hub said: Invalid rev id: nope\)\. Fix: name a branch, tag or commit/,
+      /has no revision 'nope' \(the Hub said: Invalid rev id: nope\)\. Fix: Name a branch, tag or commit/,
     ],
     [
       'EntryNotFound for tokenizer.json',
       { kind: 'hub', repo: 'acme/no-fast-tokenizer', revision: 'main' },
       undefined,
-      /'acme\/no-fast-tokenizer' has no tokenizer\.json at 'main' \(the Hub said: Entry not found\)\. Fix: use a repository with a fast tokenizer/,
+      /'acme\/no-fast-tokenizer' has no tokenizer\.json at 'main' \(the Hub said: Entry not found\)\. Fix: Use a repository with a fast tokenizer/,
     ],
     [
       'GatedRepo',
       { kind: 'hub', repo: 'acme/gated', revision: 'main' },
       'hf_other',
-      /'acme\/gated' is gated \(the Hub said: Access to model acme\/gated is restricted.*Fix: accept its conditions/,
+      /'acme\/gated' is gated \(the Hub said: Access to model acme\/gated is restricted.*Fix: Accept its conditions/,
     ],
   ])('%s: one message with the fix', async (_, ref, token, message) => {
     const destDir = join(work.path, `t${n++}`);
@@ -201,7 +201,7 @@ describe('from the Hub', () => {
         },
       ),
     );
-    expect(e.toString()).toMatch(/not https.*Fix: set 'huggingface-endpoint'/);
+    expect(e.toString()).toMatch(/not https.*Fix: Set 'huggingface-endpoint'/);
     expect(hub.requests.length).toBe(before);
   });
 });

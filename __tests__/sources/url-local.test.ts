@@ -193,7 +193,7 @@ describe('https URL', () => {
   test('404 is a user error naming the URL (without its query)', async () => {
     const e = await failure(fetchRef(`${server.url}/missing.onnx?sig=HIDDEN`));
     expect(e.message).toBe(`Downloading ${server.url}/missing.onnx failed: HTTP 404 Not Found.`);
-    expect(e.fix).toMatch(/check the URL/);
+    expect(e.fix).toMatch(/Check the URL/);
   });
 
   test('Content-MD5 is checked when the server sends it', async () => {

@@ -11,12 +11,11 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Config } from './config.js';
-import { HttpError } from './errors.js';
+import { HttpError, ServiceError, type ServiceErrorKind } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { metaRoutes } from './routes/meta.js';
-import { predictRoutes } from './routes/predict.js';
-import { v1Routes } from './routes/v1.js';
-import { type Health, v2Routes } from './routes/v2.js';
+import { ROUTES } from './routes/index.js';
+import type { RouteContext } from './routes/route.js';
+import type { Health } from './routes/v2.js';
 import type { InferenceService } from './service.js';
 import { HEADER_LENGTH, splitBinaryBody } from './binary.js';
 import { TensorError } from './tensors.js';
@@ -32,6 +31,14 @@ export interface AppDeps {
   /** True once shutdown began: replies then close their connection. */
   stopping(): boolean;
 }
+
+/** The HTTP status of each kind of service failure (the only place they meet HTTP). */
+const SERVICE_STATUS: Record<ServiceErrorKind, number> = {
+  'invalid-input': 400,
+  'too-large': 413,
+  unavailable: 503,
+  failed: 500,
+};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -205,10 +212,14 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
     );
   });
 
-  app.setErrorHandler((err: FastifyError | HttpError | TensorError, request, reply) => {
+  app.setErrorHandler((err: FastifyError | HttpError | ServiceError | TensorError, request, reply) => {
     let status: number;
     let message: string;
-    if (err instanceof HttpError) {
+    if (err instanceof ServiceError) {
+      status = SERVICE_STATUS[err.kind];
+      message = err.message;
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+    } else if (err instanceof HttpError) {
       status = err.status;
       message = err.message;
       reply.headers(err.headers);
@@ -236,12 +247,11 @@ export function buildApp({ config, service, metrics, health, stopping }: AppDeps
     reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  predictRoutes(app, service, config.maxTexts);
-  v2Routes(app, service, health, config.maxTexts);
-  v1Routes(app, service, health, config.maxTexts);
-  metaRoutes(app, service, metrics, () => {
+  const port = () => {
     const address = app.server.address();
     return typeof address === 'object' && address ? address.port : config.port;
-  });
+  };
+  const ctx: RouteContext = { service, health, metrics, maxTexts: config.maxTexts, port, routes: ROUTES };
+  for (const routes of ROUTES) routes.register(app, ctx);
   return app;
 }

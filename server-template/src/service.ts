@@ -1,14 +1,14 @@
 /**
  * The inference service: turns texts or tensors into queued rows, lets the batcher group them, runs
- * batches on the worker pool, and splits the results back per request. Knows nothing about HTTP routes;
- * errors carry their HTTP status (HttpError).
+ * batches on the worker pool, and splits the results back per request. Knows nothing about HTTP: its
+ * failures are ServiceErrors (and TensorErrors), which the HTTP edge (app.ts) maps to statuses.
  */
 import type { Pending } from './batcher.js';
 import { Batcher } from './batcher.js';
 import type { Classification } from './classify.js';
 import { Classifier } from './classify.js';
 import type { Config } from './config.js';
-import { HttpError } from './errors.js';
+import { ServiceError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { ModelFiles } from './model-dir.js';
 import { InferenceError, type LoadedModel, type RunResult, type WorkerPool } from './pool.js';
@@ -174,8 +174,8 @@ export class InferenceService {
 
   private requireText(): TextPipeline {
     if (!this.deps.text) {
-      throw new HttpError(
-        400,
+      throw new ServiceError(
+        'invalid-input',
         `model '${this.info.name}' has no tokenizer.json, so it takes tensors, not text; use POST /v2/models/${this.info.name}/infer`,
       );
     }
@@ -202,8 +202,8 @@ export class InferenceService {
     const classifier = this.classifier;
     const logitsName = this.logitsName;
     if (classifier === undefined || logitsName === undefined) {
-      throw new HttpError(
-        400,
+      throw new ServiceError(
+        'invalid-input',
         `model '${this.info.name}' has no [batch, classes] output to classify with; use POST /v2/models/${this.info.name}/infer`,
       );
     }
@@ -224,7 +224,7 @@ export class InferenceService {
     try {
       return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
     } catch (err) {
-      throw new HttpError(400, (err as Error).message);
+      throw new ServiceError('invalid-input', (err as Error).message);
     }
   }
 
@@ -242,8 +242,8 @@ export class InferenceService {
       );
     }
     if (rows > this.deps.config.maxTexts) {
-      throw new HttpError(
-        413,
+      throw new ServiceError(
+        'too-large',
         `${rows} rows exceed the limit of ${this.deps.config.maxTexts} per request (MAX_TEXTS)`,
       );
     }
@@ -272,10 +272,10 @@ export class InferenceService {
     items: { key: string; length: number; rows: number; work: Work }[],
   ): Promise<{ results: ItemResult[]; timing: Omit<Timing, 'tokenizeMs'> }> {
     const { config, metrics } = this.deps;
-    const retryAfter = { 'retry-after': String(config.retryAfterSeconds) };
+    const retryAfter = config.retryAfterSeconds;
     if (this.stopping) {
       metrics.rejected.inc({ reason: 'shutting_down' });
-      throw new HttpError(503, 'the server is shutting down', retryAfter);
+      throw new ServiceError('unavailable', 'the server is shutting down', retryAfter);
     }
     const rows: Row[] = [];
     const promises = items.map(
@@ -296,8 +296,8 @@ export class InferenceService {
           metrics.queueDepth.set(this.batcher.queuedRows);
           metrics.rejected.inc({ reason: 'timeout' });
           reject(
-            new HttpError(
-              503,
+            new ServiceError(
+              'unavailable',
               `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`,
               retryAfter,
             ),
@@ -313,15 +313,18 @@ export class InferenceService {
         },
       };
     } catch (err) {
-      if (err instanceof HttpError || err instanceof TensorError) throw err;
+      if (err instanceof ServiceError || err instanceof TensorError) throw err;
       // The model ran its warm-up, so when onnxruntime rejects tensors the client sent as they are,
       // their values are what it cannot run (e.g. a token id beyond the vocabulary). Feeds the server
       // built itself (tokenized text) failing is the server's problem.
       if (err instanceof InferenceError && items.every((i) => i.work.kind === 'tensor')) {
-        throw new HttpError(400, `the model cannot run on this input (onnxruntime: ${err.message})`);
+        throw new ServiceError(
+          'invalid-input',
+          `the model cannot run on this input (onnxruntime: ${err.message})`,
+        );
       }
-      if (err instanceof InferenceError) throw new HttpError(500, `inference failed: ${err.message}`);
-      throw new HttpError(500, `inference failed: ${(err as Error).message}`);
+      if (err instanceof InferenceError) throw new ServiceError('failed', `inference failed: ${err.message}`);
+      throw new ServiceError('failed', `inference failed: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
       for (const r of rows) r.settled = true;
@@ -382,12 +385,14 @@ export class InferenceService {
   }
 
   /** The 503 for a full queue (counted). */
-  private queueFull(): HttpError {
+  private queueFull(): ServiceError {
     const { config, metrics } = this.deps;
     metrics.rejected.inc({ reason: 'queue_full' });
-    return new HttpError(503, `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`, {
-      'retry-after': String(config.retryAfterSeconds),
-    });
+    return new ServiceError(
+      'unavailable',
+      `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`,
+      config.retryAfterSeconds,
+    );
   }
 
   /** Queues each item of a batch again, each in a batch of its own. */

@@ -3,6 +3,7 @@
  * lives on the same registry, else upload), then each platform's manifest by digest, then the index by
  * digest, and the tags last, so a failure never leaves a tag pointing at a half-pushed image.
  */
+import { mapConcurrent } from '../util/concurrency.js';
 import { UserError, isUserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { formatBytes } from '../util/progress.js';
@@ -39,33 +40,6 @@ export interface PushResult {
   /** Blobs the registry already had (HEAD). */
   blobsSkipped: number;
   blobsMounted: number;
-}
-
-/**
- * Runs `fn` over `items`, `n` at a time. The first failure aborts `abort` (the client's requests) so no
- * upload keeps running or retrying in the background, and is the error thrown.
- */
-export async function inBatches<T>(
-  items: T[],
-  n: number,
-  abort: AbortController,
-  fn: (t: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let first: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !abort.signal.aborted) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (e) {
-        first ??= { error: e };
-        abort.abort();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (first) throw first.error;
 }
 
 export async function pushImage(
@@ -132,12 +106,12 @@ export async function pushImage(
     );
   }, opts.progressIntervalMs ?? 5000);
   try {
-    await inBatches(layers, opts.concurrency ?? 3, abort, pushOne);
-    await inBatches(
+    await mapConcurrent(layers, opts.concurrency ?? 3, pushOne, { abort });
+    await mapConcurrent(
       blobs.filter((b) => configs.has(b.digest)),
       opts.concurrency ?? 3,
-      abort,
       pushOne,
+      { abort },
     );
   } finally {
     clearInterval(ticker);

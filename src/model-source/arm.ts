@@ -133,7 +133,7 @@ export function createArmClient(opts: ArmClientOptions): ArmClient {
         throw new UserError(
           `Cannot reach Azure Resource Manager at ${endpoint} (${method} ${shown}): ` +
             `${e instanceof Error ? e.message : String(e)}${cause ? ` (${cause})` : ''}.`,
-          "check azure-resource-manager-endpoint and the runner's network access, then re-run.",
+          "Check azure-resource-manager-endpoint and the runner's network access, then re-run.",
           { cause: e },
         );
       }

@@ -142,7 +142,7 @@ export function explainArmError(e: unknown, azure: ResolvedAzure, ctx: ExplainCo
   if (e.status === 401) {
     return new UserError(
       line,
-      `check that azure-resource-manager-endpoint (${azure.resourceManagerEndpoint}) belongs to the same cloud as ` +
+      `Check that azure-resource-manager-endpoint (${azure.resourceManagerEndpoint}) belongs to the same cloud as ` +
         `azure-authority-host (${azure.authorityHost}) and that the tenant is the workspace's tenant.`,
       { cause: e },
     );
@@ -150,7 +150,7 @@ export function explainArmError(e: unknown, azure: ResolvedAzure, ctx: ExplainCo
   if (e.status === 403) {
     return new UserError(
       line,
-      `grant ${who} the '${ctx.role}' role on ${ctx.scope} (az role assignment create --role "${ctx.role}" ` +
+      `Grant ${who} the '${ctx.role}' role on ${ctx.scope} (az role assignment create --role "${ctx.role}" ` +
         `--assignee ${azure.login.clientId} --scope ${ctx.scope}); ARM also answers 403 for a workspace or ` +
         'registry that does not exist, so check its name and resource group too.',
       { cause: e },
@@ -159,13 +159,13 @@ export function explainArmError(e: unknown, azure: ResolvedAzure, ctx: ExplainCo
   if (e.status === 404 && /^(ResourceNotFound|ResourceGroupNotFound|SubscriptionNotFound)$/.test(e.code)) {
     return new UserError(
       line,
-      'check azure-subscription-id, azure-resource-group and azure-workspace (or the ids in the model reference).',
+      'Check azure-subscription-id, azure-resource-group and azure-workspace (or the ids in the model reference).',
       { cause: e },
     );
   }
   return new UserError(
     line,
-    'check the model reference and Azure inputs; re-run if the service was failing.',
+    'Check the model reference and Azure inputs; re-run if the service was failing.',
     {
       cause: e,
     },
@@ -194,7 +194,7 @@ function workspaceOf(ref: WorkspaceModelRef, azure: ResolvedAzure): WorkspaceCoo
   if (missing.length) {
     throw new UserError(
       `The model '${ref.name}' names no workspace and these inputs are missing: ${missing.join(', ')}.`,
-      'set them, or use the full form azureml://subscriptions/{sub}/resourceGroups/{rg}/workspaces/{ws}/models/{name}/versions/{version}.',
+      'Set them, or use the full form azureml://subscriptions/{sub}/resourceGroups/{rg}/workspaces/{ws}/models/{name}/versions/{version}.',
     );
   }
   return ws as WorkspaceCoordinates;
@@ -238,7 +238,7 @@ async function latestVersion(
   if (!latest) {
     throw new UserError(
       `Model ${name} in ${where} has no versions.`,
-      'register a version (az ml model create) or check the model name.',
+      'Register a version (az ml model create) or check the model name.',
     );
   }
   return latest;
@@ -261,7 +261,7 @@ async function modelNotFound(
     `Model ${name} was not found in ${where} (ARM ${cause.status} ${cause.code}).`,
     names.length
       ? `use one of the models that exist there: ${shortList(names)}.`
-      : 'check the model name and the workspace/registry inputs (no models could be listed there).',
+      : 'Check the model name and the workspace/registry inputs (no models could be listed there).',
     { cause },
   );
 }
@@ -290,7 +290,7 @@ async function getModelVersion(
     if (versions.length === 0) throw await modelNotFound(ctx, parentId, name, where, e);
     throw new UserError(
       `Model ${name} has no version ${version} in ${where} (ARM ${e.status} ${e.code}).`,
-      `use one of the versions that exist: ${shortList(sortVersions(versions))} (or ${name}@latest).`,
+      `Use one of the versions that exist: ${shortList(sortVersions(versions))} (or ${name}@latest).`,
       { cause: e },
     );
   }
@@ -301,7 +301,7 @@ function modelUriOf(ctx: AzureMlContext, v: ArmModelVersion, name: string, versi
   if (!uri) {
     throw new UserError(
       `Model ${name} version ${version} has no modelUri.`,
-      're-register the model version with a path to its files.',
+      'Re-register the model version with a path to its files.',
     );
   }
   maskUrlSecrets(uri, ctx.logger);
@@ -322,7 +322,7 @@ function identityAuth(ctx: AzureMlContext, serviceUrl: string, accountName: stri
   throw new UserError(
     `Refusing to send the Azure storage token to ${displayUrl(serviceUrl)}: ${what} names a host that is ` +
       `neither the azure-blob-endpoint template nor the cloud's blob storage (expected ${expected}).`,
-    'if that storage is genuine, set azure-blob-endpoint to its template (e.g. https://{account}.blob.core.usgovcloudapi.net); ' +
+    'If that storage is genuine, set azure-blob-endpoint to its template (e.g. https://{account}.blob.core.usgovcloudapi.net); ' +
       "otherwise correct the model's modelUri or the datastore's endpoint (az ml datastore show), or give the URI a SAS.",
   );
 }
@@ -350,7 +350,7 @@ async function datastoreAccess(
   if ((type !== 'AzureBlob' && type !== 'AzureDataLakeGen2') || !p.accountName || !container) {
     throw new UserError(
       `Datastore ${datastore} is of type ${type}, which this action cannot read (only Azure Blob and ADLS Gen2).`,
-      'register the model from a blob datastore (e.g. workspaceblobstore).',
+      'Register the model from a blob datastore (e.g. workspaceblobstore).',
     );
   }
   const service = blobServiceUrl(ctx.azure.blobEndpointTemplate, p.accountName, p.endpoint, p.protocol);
@@ -364,7 +364,7 @@ async function datastoreAccess(
   if (kind !== 'AccountKey' && kind !== 'Sas') {
     throw new UserError(
       `Datastore ${datastore} uses ${kind} credentials, which this action does not support.`,
-      'use a datastore with account key, SAS or identity-based access (credentials None) for the model files.',
+      'Use a datastore with account key, SAS or identity-based access (credentials None) for the model files.',
     );
   }
   let secrets: ArmSecrets;
@@ -389,7 +389,7 @@ async function datastoreAccess(
   }
   throw new UserError(
     `Datastore ${datastore} returned no usable ${kind} secret (secretsType ${secrets.secretsType ?? 'missing'}).`,
-    'update the datastore credentials in the workspace (az ml datastore update).',
+    'Update the datastore credentials in the workspace (az ml datastore update).',
   );
 }
 
@@ -444,7 +444,7 @@ export async function resolveRegistryModel(
   if (!subscriptionId || !resourceGroup) {
     throw new UserError(
       `The registry model ${ref.name} needs the registry's subscription and resource group.`,
-      'set azure-subscription-id (or subscriptionId in azure-credentials) and azure-resource-group to those of registry ' +
+      'Set azure-subscription-id (or subscriptionId in azure-credentials) and azure-resource-group to those of registry ' +
         `${ref.registry}.`,
     );
   }
@@ -461,7 +461,7 @@ export async function resolveRegistryModel(
   if (location.kind !== 'blob') {
     throw new UserError(
       `Registry model ${ref.name} version ${version} has modelUri '${displayUrl(modelUri)}', not a blob URL.`,
-      'registry models are stored in the registry storage; re-publish the model to the registry.',
+      'Registry models are stored in the registry storage; re-publish the model to the registry.',
     );
   }
   const assetId = registryModelUri(ref.registry, ref.name, version);
@@ -504,7 +504,7 @@ function registryAccess(
   if (blob.kind !== 'blob') {
     throw new UserError(
       `The registry answered blob URI '${displayUrl(blobUri)}' for ${assetId}, which is not a blob URL.`,
-      're-run; if it persists, re-publish the model version to the registry.',
+      'Re-run; if it persists, re-publish the model version to the registry.',
     );
   }
   const containerUrl = `${blob.serviceUrl}/${blob.container}`;
@@ -522,7 +522,7 @@ function registryAccess(
       if (!sasUri) {
         throw new UserError(
           `The registry returned a SAS credential without a sasUri for ${assetId}.`,
-          're-run; if it persists, check that the model version finished publishing to the registry.',
+          'Re-run; if it persists, check that the model version finished publishing to the registry.',
         );
       }
       maskUrlSecrets(sasUri, ctx.logger);
@@ -530,7 +530,7 @@ function registryAccess(
       if (sas === undefined) {
         throw new UserError(
           `The registry's SAS for ${assetId} is for ${displayUrl(sasUri)}, not for the container ${containerUrl} that holds its files.`,
-          're-run; if it persists, re-publish the model version to the registry.',
+          'Re-run; if it persists, re-publish the model version to the registry.',
         );
       }
       return access({ kind: 'sas', sas }, 'SAS');
@@ -545,7 +545,7 @@ function registryAccess(
     default:
       throw new UserError(
         `The registry returned a ${type} credential for ${assetId}, which cannot read blob files.`,
-        'use a registry whose storage grants SAS or identity access to model files.',
+        'Use a registry whose storage grants SAS or identity access to model files.',
       );
   }
 }

@@ -27,7 +27,7 @@ import {
   type RetryOptions,
 } from '../util/retry.js';
 import type { BlobAccess } from './azureml.js';
-import { mapConcurrent } from './concurrency.js';
+import { mapConcurrent } from '../util/concurrency.js';
 import type { ExpectedFile } from './integrity.js';
 import type { Progress } from '../util/progress.js';
 import { PartialWrite, writeAt } from './write-at.js';
@@ -88,7 +88,7 @@ export function containerClientFor(
       if (!access.containerUrl.startsWith('https://')) {
         throw new UserError(
           `Identity-based access to ${access.containerUrl} needs https.`,
-          'set azure-blob-endpoint to an https:// template.',
+          'Set azure-blob-endpoint to an https:// template.',
         );
       }
       return new ContainerClient(access.containerUrl, credential, options);
@@ -103,7 +103,7 @@ export function explainStorageError(e: unknown, access: BlobAccess, what: string
     const detail = e instanceof Error ? e.message : String(e);
     return new UserError(
       `${what} failed: ${detail.split('\n')[0]!.slice(0, 300)}`,
-      `re-run the job; if it persists, check that ${access.containerUrl} is reachable from the runner.`,
+      `Re-run the job; if it persists, check that ${access.containerUrl} is reachable from the runner.`,
       { cause: e },
     );
   }
@@ -120,18 +120,18 @@ export function explainStorageError(e: unknown, access: BlobAccess, what: string
     return new UserError(line, fix, { cause: e });
   }
   if (e.statusCode === 412) {
-    return new UserError(line, 'the model files changed during the download: re-run the job.', { cause: e });
+    return new UserError(line, 'The model files changed during the download: re-run the job.', { cause: e });
   }
   if (e.statusCode === 404) {
     return new UserError(
       line,
-      `check that the container ${access.containerUrl} exists and holds the model's files.`,
+      `Check that the container ${access.containerUrl} exists and holds the model's files.`,
       {
         cause: e,
       },
     );
   }
-  return new UserError(line, 're-run the job; if it persists, check the storage account.', { cause: e });
+  return new UserError(line, 'Re-run the job; if it persists, check the storage account.', { cause: e });
 }
 
 /** Storage failures worth another attempt: 408/429/5xx and connection failures. */
@@ -172,7 +172,7 @@ function safeRelative(name: string, prefix: string): string {
   if (!rel || segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\'))) {
     throw new UserError(
       `The blob '${name}' cannot be saved safely (its path has empty, '.', '..' or '\\' segments).`,
-      'rename the blob in the model folder.',
+      'Rename the blob in the model folder.',
     );
   }
   return rel;
@@ -361,7 +361,7 @@ export async function downloadBlobs(
   if (items.length === 0) {
     throw new UserError(
       `No files at ${where} (via ${access.via}): the model version points at an empty path.`,
-      'this happens with models registered from job outputs that were never uploaded: register the model again ' +
+      'This happens with models registered from job outputs that were never uploaded: register the model again ' +
         'from its files (az ml model create --path <folder or file>) and use that version.',
     );
   }

@@ -21,7 +21,7 @@ export async function writeClassLabels(dir: string, labels: string[]): Promise<R
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new UserError(
         `The model's config.json cannot be read to add 'class-labels' (${(e as Error).message}).`,
-        "fix or remove the model's config.json, or leave 'class-labels' empty to keep its id2label.",
+        "Fix or remove the model's config.json, or leave 'class-labels' empty to keep its id2label.",
       );
     }
   }

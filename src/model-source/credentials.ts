@@ -61,7 +61,7 @@ export function createCredential(azure: ResolvedAzure, opts: CredentialOptions):
             if (!opts.getIdToken) {
               assertionFailure = new UserError(
                 'OIDC login needs a GitHub OIDC token, and none can be requested here (not running in GitHub Actions).',
-                'run inside GitHub Actions with `permissions: id-token: write`, or set azure-credentials ' +
+                'Run inside GitHub Actions with `permissions: id-token: write`, or set azure-credentials ' +
                   '(the CLI reads AZURE_CREDENTIALS, or AZURE_CLIENT_SECRET with AZURE_CLIENT_ID and AZURE_TENANT_ID).',
               );
               throw assertionFailure;
@@ -104,7 +104,7 @@ export function createCredential(azure: ResolvedAzure, opts: CredentialOptions):
 export async function getAccessToken(credential: TokenCredential, scope: string): Promise<string> {
   const token = await credential.getToken(scope);
   if (!token) {
-    throw new UserError(`Entra ID returned no token for ${scope}.`, 'check the Azure login inputs.');
+    throw new UserError(`Entra ID returned no token for ${scope}.`, 'Check the Azure login inputs.');
   }
   return token.token;
 }
@@ -125,7 +125,7 @@ export function explainTokenError(e: unknown, azure: ResolvedAzure, scope: strin
       const subject = /Assertion Subject: '([^']*)'/.exec(message)?.[1];
       return new UserError(
         what,
-        `add a federated credential to app ${login.clientId} with issuer https://token.actions.githubusercontent.com, ` +
+        `Add a federated credential to app ${login.clientId} with issuer https://token.actions.githubusercontent.com, ` +
           `audience ${TOKEN_EXCHANGE_AUDIENCE} and subject ${subject ? `'${subject}'` : 'matching this workflow'} ` +
           '(repo:OWNER/REPO:ref:refs/heads/BRANCH, :environment:NAME or :pull_request).',
         { cause: e },
@@ -135,30 +135,30 @@ export function explainTokenError(e: unknown, azure: ResolvedAzure, scope: strin
     case '7000222':
       return new UserError(
         what,
-        'the clientSecret in azure-credentials is wrong or expired: create a new client secret and update the secret.',
+        'The clientSecret in azure-credentials is wrong or expired: create a new client secret and update the secret.',
         { cause: e },
       );
     case '700016':
       return new UserError(
         what,
-        'check the client id (azure-client-id or clientId in azure-credentials) and that the app exists in that tenant.',
+        'Check the client id (azure-client-id or clientId in azure-credentials) and that the app exists in that tenant.',
         { cause: e },
       );
     case '90002':
     case '900023':
-      return new UserError(what, 'check the tenant id (azure-tenant-id or tenantId in azure-credentials).', {
+      return new UserError(what, 'Check the tenant id (azure-tenant-id or tenantId in azure-credentials).', {
         cause: e,
       });
     case '700024':
-      return new UserError(what, 're-run the job: the OIDC token expired before it was exchanged.', {
+      return new UserError(what, 'Re-run the job: the OIDC token expired before it was exchanged.', {
         cause: e,
       });
     default:
       return new UserError(
         what,
         login.kind === 'oidc'
-          ? 'check azure-client-id, azure-tenant-id and the federated credential of the app.'
-          : 'check clientId, clientSecret and tenantId in azure-credentials.',
+          ? 'Check azure-client-id, azure-tenant-id and the federated credential of the app.'
+          : 'Check clientId, clientSecret and tenantId in azure-credentials.',
         { cause: e },
       );
   }

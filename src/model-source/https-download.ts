@@ -57,7 +57,7 @@ async function getHttps(
     if (!location) {
       throw new UserError(
         `Downloading ${displayUrl(url)} failed: ${shown} answered ${res.status} without a Location.`,
-        'check the URL.',
+        'Check the URL.',
       );
     }
     let next: URL;
@@ -66,20 +66,20 @@ async function getHttps(
     } catch {
       throw new UserError(
         `Downloading ${displayUrl(url)} failed: ${shown} redirects to an invalid URL.`,
-        'check the URL.',
+        'Check the URL.',
       );
     }
     maskUrlSecrets(next.href, logger);
     if (next.protocol !== 'https:') {
       throw new UserError(
         `Downloading ${displayUrl(url)} failed: ${shown} redirects to ${displayUrl(next.href)}, which is not https.`,
-        'use a URL that serves the model over https all the way (a model is never downloaded over plain http).',
+        'Use a URL that serves the model over https all the way (a model is never downloaded over plain http).',
       );
     }
     if (hops >= MAX_REDIRECTS) {
       throw new UserError(
         `Downloading ${displayUrl(url)} failed: more than ${MAX_REDIRECTS} redirects.`,
-        'use the final URL of the model file.',
+        'Use the final URL of the model file.',
       );
     }
     current = next.href;
@@ -146,10 +146,10 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
       throw new UserError(
         `Downloading ${shown} failed: HTTP ${res.status} ${res.statusText}.`,
         res.status === 404
-          ? 'check the URL.'
+          ? 'Check the URL.'
           : res.status === 401 || res.status === 403
             ? 'the URL needs access rights: use a URL with a valid (unexpired) SAS or a public URL.'
-            : 'check the URL and re-run.',
+            : 'Check the URL and re-run.',
       );
     }
     const append = resume && res.status === 206;
@@ -171,7 +171,7 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
           : undefined;
       progress ??= opts.progress?.(total ?? 0, 1);
     }
-    if (!res.body) throw new UserError(`Downloading ${shown} returned no body.`, 'check the URL.');
+    if (!res.body) throw new UserError(`Downloading ${shown} returned no body.`, 'Check the URL.');
     if (!append) await writeFile(part, '');
     let counted = 0;
     try {
@@ -209,7 +209,7 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
     if (e instanceof UserError) throw e;
     throw new UserError(
       `Downloading ${shown} failed: ${(e instanceof Error ? e.message : String(e)).replaceAll(url, shown)}.`,
-      're-run the job; if it persists, check that the URL is reachable from the runner.',
+      'Re-run the job; if it persists, check that the URL is reachable from the runner.',
       { cause: e },
     );
   }

@@ -2,11 +2,12 @@
  * Model sources: turn the `model` input into a verified local copy of the model.
  *
  *   const ref = parseModelReference(input);            // UserError listing the accepted forms
- *   const model = await fetchModel(ref, { azure, destDir, expectedSha256, logger, getIdToken });
+ *   const model = await loadModel(ref, { azure, destDir, expectedSha256, logger, getIdToken, tokenizer });
  *
- * Sources: Azure ML workspace models (name:version, name@latest, azureml://..., ARM ids), Azure ML
- * registry models, https URLs and local files or folders. Azure logins: OIDC (azure-client-id +
- * azure-tenant-id, GitHub's ID token through `getIdToken`) or the azure/login creds JSON.
+ * Sources, one module each (./source.ts says what one is): Azure ML workspace and registry models
+ * (./azure-source.ts), https URLs (./url-source.ts), local files or folders (./local-source.ts).
+ * After the source, shared for all: integrity (sizes and digests), the .onnx file, then (`loadModel`)
+ * MLflow re-rooting, the tokenizer and class labels, and text-model detection.
  *
  * Name and version: Azure models keep theirs. A local path or URL takes its name from the file (minus
  * .onnx; the folder's name for a generic model.onnx) or folder, and its version is the first 12 hex
@@ -15,25 +16,22 @@
  * Digest (`sha256`): a single-file model's sha256; for a folder, the sha256 of its sorted
  * `sha256sum` manifest (see integrity.ts).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import type { Logger } from '../util/log.js';
-import type { RetryOptions } from '../util/retry.js';
-import { createArmClient } from './arm.js';
-import { resolveRegistryModel, resolveWorkspaceModel, type ResolvedModel } from './azureml.js';
-import { containerClientFor, downloadBlobs } from './blob-download.js';
-import { armScope, createCredential, getAccessToken, type GetIdToken } from './credentials.js';
-import { downloadUrl } from './https-download.js';
-import { displayUrl } from '../util/url.js';
-import { checkExpectedSha256, digestFiles, modelDigest, type ExpectedFile } from './integrity.js';
-import { copyLocalModel, nameFromPath } from './local.js';
-import { findOnnxFile } from './model-file.js';
 import { createProgress } from '../util/progress.js';
-import type { ModelReference } from './reference.js';
-import { resolveAzureSettings, type AzureSettings } from './settings.js';
+import { azureSource } from './azure-source.js';
+import { writeClassLabels } from './class-labels.js';
+import { checkExpectedSha256, digestFiles, modelDigest } from './integrity.js';
+import { localSource } from './local-source.js';
+import { findOnnxFile } from './model-file.js';
+import { type ModelReference, notAccepted, URL_SCHEME } from './reference.js';
+import type { FetchOptions, ModelSource, SourceContext } from './source.js';
+import { fetchTokenizer, parseTokenizerRef, type TokenizerInfo } from './tokenizer.js';
+import { urlSource } from './url-source.js';
 
-export { parseModelReference, ACCEPTED_FORMS, LATEST } from './reference.js';
+export { ACCEPTED_FORMS, LATEST } from './reference.js';
 export type {
   ModelReference,
   WorkspaceModelRef,
@@ -43,9 +41,31 @@ export type {
 } from './reference.js';
 export type { AzureSettings } from './settings.js';
 export type { GetIdToken } from './credentials.js';
+export type { FetchOptions, ModelSource } from './source.js';
+
+/** Every source, asked in this order which one a reference is (the first to recognise it wins). */
+const SOURCES: ReadonlyArray<ModelSource> = [azureSource, urlSource, localSource];
+
+function sourceOf(ref: ModelReference): ModelSource {
+  const source = SOURCES.find((s) => s.kinds.includes(ref.kind));
+  if (!source) throw new Error(`No model source fetches '${ref.kind}' references`);
+  return source;
+}
+
+/** Parses the `model` input. Throws a UserError listing the accepted forms for anything no source reads. */
+export function parseModelReference(input: string): ModelReference {
+  const s = input.trim();
+  if (!s) throw notAccepted(input, 'it is empty');
+  for (const source of SOURCES) {
+    const ref = source.recognise(s);
+    if (ref) return ref;
+  }
+  if (URL_SCHEME.test(s)) throw notAccepted(s, 'this URL scheme is not supported');
+  throw notAccepted(s, 'it matches none of the accepted forms');
+}
 
 export interface FetchedFile {
-  /** Relative to `dir`, '/'-separated. */
+  /** Relative to the folder the model was fetched into, '/'-separated. */
   path: string;
   size: number;
   sha256: string;
@@ -67,131 +87,91 @@ export interface FetchedModel {
   modelType?: string;
 }
 
-export interface FetchOptions {
-  azure: AzureSettings;
-  /** Created if missing; should be empty. */
-  destDir: string;
-  /** The `model-sha256` input. */
-  expectedSha256?: string;
-  logger: Logger;
-  /** `core.getIDToken` (OIDC); absent in the CLI. */
-  getIdToken?: GetIdToken;
-  retry?: RetryOptions;
-  /** Tuning and test seams. */
-  download?: {
-    fileConcurrency?: number;
-    rangeThreshold?: number;
-    rangeSize?: number;
-    rangeConcurrency?: number;
-    progressIntervalMs?: number;
-    fetch?: typeof fetch;
-  };
-}
-
-async function fromAzure(
-  ref: Extract<ModelReference, { kind: 'workspace' | 'registry' }>,
-  opts: FetchOptions,
-  progress: (label: string) => (total: number, files: number) => ReturnType<typeof createProgress>,
-): Promise<{ resolved: ResolvedModel; expected: ExpectedFile[] }> {
-  const azure = resolveAzureSettings(opts.azure, opts.logger);
-  const credential = createCredential(azure, {
-    getIdToken: opts.getIdToken,
-    logger: opts.logger,
-    retry: opts.retry,
-  });
-  const arm = createArmClient({
-    endpoint: azure.resourceManagerEndpoint,
-    getToken: () => getAccessToken(credential, armScope(azure.resourceManagerEndpoint)),
-    logger: opts.logger,
-    retry: opts.retry,
-    fetch: opts.download?.fetch,
-  });
-  const ctx = { azure, arm, logger: opts.logger };
-  const resolved =
-    ref.kind === 'workspace' ? await resolveWorkspaceModel(ref, ctx) : await resolveRegistryModel(ref, ctx);
-  opts.logger.info(
-    `Resolved ${resolved.source}${resolved.modelType ? ` (${resolved.modelType})` : ''} to ${resolved.access.containerUrl}/${resolved.access.prefix}.`,
-  );
-  const container = containerClientFor(resolved.access, credential);
-  const expected = await downloadBlobs(container, resolved.access, {
-    destDir: opts.destDir,
-    logger: opts.logger,
-    retry: opts.retry,
-    progress: progress(`${resolved.name}:${resolved.version}`),
-    ...opts.download,
-  });
-  return { resolved, expected };
-}
-
-/** Downloads (or copies) the model into `destDir` and verifies it. */
+/** Downloads (or copies) the model into `destDir` through its source, and verifies it. */
 export async function fetchModel(ref: ModelReference, opts: FetchOptions): Promise<FetchedModel> {
   const destDir = resolve(opts.destDir);
   await mkdir(destDir, { recursive: true });
   if ((await readdir(destDir)).length > 0) {
     throw new Error(`fetchModel: destination ${destDir} is not empty`);
   }
-  const progress = (label: string) => (totalBytes: number, files: number) =>
-    createProgress({
-      label,
-      totalBytes,
-      files,
-      logger: opts.logger,
-      intervalMs: opts.download?.progressIntervalMs,
-    });
-  const o = { ...opts, destDir };
-
-  let name: string | undefined;
-  let version: string | undefined;
-  let source: string;
-  let modelType: string | undefined;
-  let expected: ExpectedFile[] = [];
-  let label: string;
-  switch (ref.kind) {
-    case 'workspace':
-    case 'registry': {
-      const r = await fromAzure(ref, o, progress);
-      ({ name, version, source, modelType } = r.resolved);
-      expected = r.expected;
-      label = `Model ${source}`;
-      break;
-    }
-    case 'url': {
-      source = displayUrl(ref.url);
-      const file = await downloadUrl(ref.url, {
-        destDir,
+  const ctx: SourceContext = {
+    ...opts,
+    destDir,
+    progress: (label) => (totalBytes, files) =>
+      createProgress({
+        label,
+        totalBytes,
+        files,
         logger: opts.logger,
-        retry: opts.retry,
-        fetch: opts.download?.fetch,
-        progress: progress(source),
-      });
-      expected = [file];
-      name = nameFromPath(new URL(ref.url).pathname, true);
-      label = `The file downloaded from ${source}`;
-      break;
-    }
-    case 'local': {
-      source = ref.path;
-      const { singleFile } = await copyLocalModel(ref.path, destDir);
-      name = nameFromPath(resolve(ref.path), singleFile);
-      label = `The model at ${ref.path}`;
-      break;
-    }
-  }
+        intervalMs: opts.download?.progressIntervalMs,
+      }),
+  };
+  const got = await sourceOf(ref).fetch(ref, ctx);
 
-  const files = await digestFiles(destDir, expected);
+  const files = await digestFiles(destDir, got.expected);
   if (files.length === 0) {
-    throw new UserError(`${label} has no files.`, 'point at a .onnx file or a folder that holds one.');
+    throw new UserError(`${got.label} has no files.`, 'Point at a .onnx file or a folder that holds one.');
   }
   const modelFile = await findOnnxFile(
     destDir,
     files.map((f) => f.path),
-    label,
+    got.label,
   );
   const sha256 = modelDigest(files);
   checkExpectedSha256(sha256, opts.expectedSha256, files);
-  version ??= sha256.slice(0, 12);
+  const version = got.version ?? sha256.slice(0, 12);
   opts.logger.info(
-    `Model ${name}:${version} sha256 ${sha256} (${files.length} file(s), ONNX file ${modelFile}).`,
+    `Model ${got.name}:${version} sha256 ${sha256} (${files.length} file(s), ONNX file ${modelFile}).`,
   );
+  const { name, source, modelType } = got;
   return { dir: destDir, name, version, source, files, sha256, modelFile, modelType };
+}
+
+/** The model the pipeline packages: fetched, verified and ready to serve. */
+export interface Model extends FetchedModel {
+  /** The folder the server loads: the one holding the .onnx file (MLflow models nest it). */
+  dir: string;
+  /** The .onnx file's name inside `dir`. */
+  modelFile: string;
+  /** True when `dir` has a tokenizer.json (a text model: smoke-tested through /predict). */
+  textModel: boolean;
+  /** The tokenizer the `tokenizer` input added to the model folder. */
+  tokenizer?: TokenizerInfo;
+  /** The id2label the `class-labels` input wrote. */
+  classLabels?: Record<string, string>;
+  /** The model as fetched, when the shipped files differ from it (`external-weights`). */
+  original?: { sha256: string; files: Array<{ path: string; size: number; sha256: string }> };
+}
+
+export interface LoadOptions extends FetchOptions {
+  /** The `tokenizer` input (Hub repo id[@revision], https URL or local path), from `endpoint`. */
+  tokenizer?: { ref: string; endpoint: string; token?: string };
+  /** The `class-labels` input: class names by output index. */
+  classLabels?: string[];
+}
+
+/** Fetches the model, then adds what the inputs ask for to the folder the server loads. */
+export async function loadModel(ref: ModelReference, opts: LoadOptions): Promise<Model> {
+  const m = await fetchModel(ref, opts);
+  const dir = join(m.dir, dirname(m.modelFile));
+  const { logger } = opts;
+  const tokenizer = opts.tokenizer
+    ? await fetchTokenizer(parseTokenizerRef(opts.tokenizer.ref, existsSync), {
+        destDir: dir,
+        endpoint: opts.tokenizer.endpoint,
+        token: opts.tokenizer.token,
+        logger,
+      })
+    : undefined;
+  const labels = opts.classLabels ?? [];
+  const classLabels = labels.length > 0 ? await writeClassLabels(dir, labels) : undefined;
+  if (classLabels) logger.info(`Class labels by output index: ${labels.join(', ')}.`);
+  return {
+    ...m,
+    dir,
+    modelFile: basename(m.modelFile),
+    textModel: existsSync(join(dir, 'tokenizer.json')),
+    tokenizer,
+    classLabels,
+  };
 }

@@ -94,14 +94,14 @@ export async function digestFiles(
     if (want?.size !== undefined && want.size !== h.size) {
       throw new UserError(
         `Downloaded file ${path} has ${h.size} bytes; the blob has ${want.size}.`,
-        're-run the job; if it persists, check the storage account for concurrent changes to the model files.',
+        'Re-run the job; if it persists, check the storage account for concurrent changes to the model files.',
       );
     }
     if (want?.contentMd5 && want.contentMd5.length > 0 && !h.md5.equals(Buffer.from(want.contentMd5))) {
       throw new UserError(
         `Downloaded file ${path} does not match the Content-MD5 stored with its blob ` +
           `(expected ${Buffer.from(want.contentMd5).toString('base64')}, got ${h.md5.toString('base64')}).`,
-        're-run the job; if it persists, the blob is corrupt or was changed after upload: upload and register the model again.',
+        'Re-run the job; if it persists, the blob is corrupt or was changed after upload: upload and register the model again.',
       );
     }
     out.push({ path, size: h.size, sha256: h.sha256 });
@@ -123,7 +123,7 @@ export function checkExpectedSha256(
   if (!/^[0-9a-f]{64}$/.test(want)) {
     throw new UserError(
       `model-sha256 '${expected}' is not a sha256 (64 hex digits).`,
-      'set model-sha256 to the model digest printed by a previous run, or `sha256sum model.onnx` for a single file.',
+      'Set model-sha256 to the model digest printed by a previous run, or `sha256sum model.onnx` for a single file.',
     );
   }
   if (want === digest) return;
@@ -131,6 +131,6 @@ export function checkExpectedSha256(
     `The model's sha256 ${digest} does not match model-sha256 ${want}` +
       (files.length > 1 ? ` (the model has ${files.length} files; the digest covers all of them)` : '') +
       '.',
-    'check that the reference names the intended version; if the model changed on purpose, update model-sha256.',
+    'Check that the reference names the intended version; if the model changed on purpose, update model-sha256.',
   );
 }

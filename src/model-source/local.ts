@@ -18,7 +18,7 @@ export async function copyLocalModel(path: string, destDir: string): Promise<{ s
   } catch {
     throw new UserError(
       `The model path '${path}' does not exist.`,
-      'check the path (relative paths start at the working directory), or use an azureml: or https:// reference.',
+      'Check the path (relative paths start at the working directory), or use an azureml: or https:// reference.',
     );
   }
   if (info.isFile()) {
@@ -33,7 +33,7 @@ export async function copyLocalModel(path: string, destDir: string): Promise<{ s
   }
   throw new UserError(
     `The model path '${path}' is neither a file nor a folder.`,
-    'point at a .onnx file or a folder.',
+    'Point at a .onnx file or a folder.',
   );
 }
 
@@ -66,13 +66,13 @@ async function copyFolder(
       } catch {
         throw new UserError(
           `The model folder '${shown}' holds a broken symbolic link: ${rel}.`,
-          'remove the link or point it at a file inside the model folder.',
+          'Remove the link or point it at a file inside the model folder.',
         );
       }
       if (!isInside(root, real)) {
         throw new UserError(
           `The model folder '${shown}' holds a symbolic link that leads out of it: ${rel}.`,
-          'copy the file into the model folder instead of linking to it (links out of the folder are never packaged).',
+          'Copy the file into the model folder instead of linking to it (links out of the folder are never packaged).',
         );
       }
     }
@@ -81,7 +81,7 @@ async function copyFolder(
       if (open.has(real)) {
         throw new UserError(
           `The model folder '${shown}' holds a symbolic link that loops back to a folder above it: ${rel}.`,
-          'remove the link.',
+          'Remove the link.',
         );
       }
       open.add(real);
@@ -92,7 +92,7 @@ async function copyFolder(
     } else {
       throw new UserError(
         `The model folder '${shown}' holds ${rel}, which is neither a file nor a folder.`,
-        'remove it from the model folder.',
+        'Remove it from the model folder.',
       );
     }
   }

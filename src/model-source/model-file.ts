@@ -44,11 +44,11 @@ export async function findOnnxFile(dir: string, files: readonly string[], label:
   if (onnx.length === 0) {
     throw new UserError(
       `${label} contains no .onnx file (found: ${listed(files)}).`,
-      'register or point at an ONNX model (a .onnx file, or a folder or MLflow model holding one).',
+      'Register or point at an ONNX model (a .onnx file, or a folder or MLflow model holding one).',
     );
   }
   throw new UserError(
     `${label} contains ${onnx.length} .onnx files (${listed(onnx)}) and no MLmodel file naming one.`,
-    'keep one .onnx file in the model folder (put external-data files next to it without the .onnx extension).',
+    'Keep one .onnx file in the model folder (put external-data files next to it without the .onnx extension).',
   );
 }

@@ -47,7 +47,7 @@ function cleanPath(p: string, uri: string): string {
   if (!path) {
     throw new UserError(
       `The model's modelUri '${displayUrl(uri)}' has an empty path.`,
-      're-register the model with a path to its files.',
+      'Re-register the model with a path to its files.',
     );
   }
   return path;
@@ -59,7 +59,7 @@ export function parseModelUri(input: string): ModelLocation {
   if (JOB_OUTPUT.test(uri)) {
     throw new UserError(
       `The model's modelUri '${displayUrl(uri)}' points at a job output, which cannot be downloaded as a registered model.`,
-      "register the job's output files as a model version with a datastore path " +
+      "Register the job's output files as a model version with a datastore path " +
         '(az ml model create --name NAME --version V --path azureml://jobs/JOB/outputs/artifacts/paths/model/ copies them), ' +
         'then use that version.',
     );
@@ -111,6 +111,6 @@ export function parseModelUri(input: string): ModelLocation {
 function unsupported(uri: string): UserError {
   return new UserError(
     `The model's modelUri '${displayUrl(uri)}' has a form this action cannot download.`,
-    'register the model from blob storage (azureml://datastores/NAME/paths/PATH or an https blob URL).',
+    'Register the model from blob storage (azureml://datastores/NAME/paths/PATH or an https blob URL).',
   );
 }

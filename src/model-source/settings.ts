@@ -113,10 +113,10 @@ function normalizeEndpoint(value: string, input: string, allowHttp: boolean): st
   try {
     url = new URL(value.trim());
   } catch {
-    throw new UserError(`${input} '${value}' is not a valid URL.`, `set ${input} to an https:// URL.`);
+    throw new UserError(`${input} '${value}' is not a valid URL.`, `Set ${input} to an https:// URL.`);
   }
   if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
-    throw new UserError(`${input} '${value}' must use https.`, `set ${input} to an https:// URL.`);
+    throw new UserError(`${input} '${value}' must use https.`, `Set ${input} to an https:// URL.`);
   }
   return url.toString().replace(/\/+$/, '');
 }
@@ -149,7 +149,7 @@ export function resolveAzureSettings(settings: AzureSettings, logger: Logger): R
     const missing = clientId ? 'azure-tenant-id is' : tenantId ? 'azure-client-id is' : 'no Azure login is';
     throw new UserError(
       `Cannot read the model from Azure Machine Learning: ${missing} set.`,
-      'for OIDC set azure-client-id and azure-tenant-id (and give the job `permissions: id-token: write`), ' +
+      'For OIDC set azure-client-id and azure-tenant-id (and give the job `permissions: id-token: write`), ' +
         'or set azure-credentials to a service principal creds JSON.',
     );
   }
@@ -160,7 +160,7 @@ export function resolveAzureSettings(settings: AzureSettings, logger: Logger): R
   if (template && !template.includes('{account}')) {
     throw new UserError(
       `azure-blob-endpoint '${template}' has no {account} placeholder.`,
-      'use a template such as https://{account}.blob.core.usgovcloudapi.net or http://127.0.0.1:10000/{account}.',
+      'Use a template such as https://{account}.blob.core.usgovcloudapi.net or http://127.0.0.1:10000/{account}.',
     );
   }
   if (template) {

@@ -27,6 +27,11 @@ import { downloadUrl } from './https-download.js';
 
 export const DEFAULT_HUGGINGFACE_ENDPOINT = 'https://huggingface.co';
 
+/** As the Hub's own clients: the `huggingface-endpoint` input, else HF_ENDPOINT, else the public Hub. */
+export function huggingfaceEndpoint(input: string | undefined, env: NodeJS.ProcessEnv): string {
+  return input ?? (env.HF_ENDPOINT || DEFAULT_HUGGINGFACE_ENDPOINT);
+}
+
 /** tokenizer.json is required; the other two refine it (special tokens, max length) when present. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
@@ -60,7 +65,7 @@ export function parseTokenizerRef(value: string, isLocal: (path: string) => bool
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
     throw new UserError(
       `Input 'tokenizer' is '${v}': only https URLs are accepted.`,
-      'use an https:// URL of a tokenizer.json, a Hugging Face Hub repository id (org/name[@revision]) or a local path.',
+      'Use an https:// URL of a tokenizer.json, a Hugging Face Hub repository id (org/name[@revision]) or a local path.',
     );
   }
   if (/^[./~]/.test(v) || v.endsWith('.json') || v.includes('\\') || isLocal(v)) {
@@ -72,7 +77,7 @@ export function parseTokenizerRef(value: string, isLocal: (path: string) => bool
   if (!HUB_ID.test(repo) || !REVISION.test(revision) || revision.includes('..')) {
     throw new UserError(
       `Input 'tokenizer' is '${v}', which is neither a Hugging Face Hub repository id nor an existing path.`,
-      "use 'org/name' or 'org/name@revision' (e.g. FacebookAI/roberta-base), an https:// URL of a tokenizer.json, or a path to a tokenizer.json or a folder holding one.",
+      "Use 'org/name' or 'org/name@revision' (e.g. FacebookAI/roberta-base), an https:// URL of a tokenizer.json, or a path to a tokenizer.json or a folder holding one.",
     );
   }
   return { kind: 'hub', repo, revision };
@@ -108,7 +113,7 @@ async function fromLocal(path: string, destDir: string): Promise<TokenizerInfo> 
   } catch {
     throw new UserError(
       `The tokenizer path '${path}' does not exist.`,
-      'check the path (relative paths start at the working directory), or give a Hub repository id or an https URL.',
+      'Check the path (relative paths start at the working directory), or give a Hub repository id or an https URL.',
     );
   }
   const files: string[] = [];
@@ -128,7 +133,7 @@ async function fromLocal(path: string, destDir: string): Promise<TokenizerInfo> 
       } else if (name === 'tokenizer.json') {
         throw new UserError(
           `The tokenizer folder '${path}' has no tokenizer.json.`,
-          'point at a folder saved with a fast tokenizer (tokenizer.save_pretrained) or at the tokenizer.json itself.',
+          'Point at a folder saved with a fast tokenizer (tokenizer.save_pretrained) or at the tokenizer.json itself.',
         );
       }
     }
@@ -171,7 +176,7 @@ async function fromHub(
   if (endpoint.protocol !== 'https:') {
     throw new UserError(
       `The Hugging Face endpoint '${opts.endpoint}' is not https.`,
-      "set 'huggingface-endpoint' (or HF_ENDPOINT) to an https:// URL, e.g. https://huggingface.co.",
+      "Set 'huggingface-endpoint' (or HF_ENDPOINT) to an https:// URL, e.g. https://huggingface.co.",
     );
   }
   const base = opts.endpoint.replace(/\/+$/, '');
@@ -189,7 +194,7 @@ async function fromHub(
       if (e instanceof UserError) throw e;
       throw new UserError(
         `Fetching ${name} of ${where} from ${base} failed: ${(e as Error).message}.`,
-        're-run the job; if it persists, check that the Hugging Face endpoint is reachable from the runner.',
+        'Re-run the job; if it persists, check that the Hugging Face endpoint is reachable from the runner.',
         { cause: e },
       );
     });
@@ -217,7 +222,7 @@ async function hubGet(url: string, origin: string, opts: TokenizerFetchOptions):
     if (current.protocol !== 'https:') {
       throw new UserError(
         `The Hugging Face Hub redirected ${url} to ${current.origin}${current.pathname}, which is not https.`,
-        'check huggingface-endpoint; the action follows https redirects only.',
+        'Check huggingface-endpoint; the action follows https redirects only.',
       );
     }
     const headers: Record<string, string> = { 'user-agent': 'package-onnx-model' };
@@ -273,7 +278,7 @@ async function hubGet(url: string, origin: string, opts: TokenizerFetchOptions):
       await res.body?.cancel();
       throw new UserError(
         `${url} is ${length} bytes, more than a tokenizer file may be (${MAX_FILE_BYTES}).`,
-        'check the tokenizer repository.',
+        'Check the tokenizer repository.',
       );
     }
     return { status: 200, body: Buffer.from(await res.arrayBuffer()), commit };
@@ -290,23 +295,23 @@ function hubError(
       return new UserError(
         `The Hugging Face repository '${r.repo}' was not found at ${r.base}, or it is private${said}.`,
         r.token
-          ? "check the repository id in 'tokenizer', and that 'huggingface-token' can read it."
-          : "check the repository id in 'tokenizer'; for a private repository set 'huggingface-token'.",
+          ? "Check the repository id in 'tokenizer', and that 'huggingface-token' can read it."
+          : "Check the repository id in 'tokenizer'; for a private repository set 'huggingface-token'.",
       );
     case 'RevisionNotFound':
       return new UserError(
         `The Hugging Face repository '${r.repo}' has no revision '${r.revision}'${said}.`,
-        "name a branch, tag or commit of the repository after '@' in 'tokenizer', or leave it out for main.",
+        "Name a branch, tag or commit of the repository after '@' in 'tokenizer', or leave it out for main.",
       );
     case 'EntryNotFound':
       return new UserError(
         `The Hugging Face repository '${r.repo}' has no ${r.file} at '${r.revision}'${said}.`,
-        'use a repository with a fast tokenizer (tokenizer.json), e.g. the base model the ONNX model was exported from.',
+        'Use a repository with a fast tokenizer (tokenizer.json), e.g. the base model the ONNX model was exported from.',
       );
     case 'GatedRepo':
       return new UserError(
         `The Hugging Face repository '${r.repo}' is gated${said}.`,
-        "accept its conditions on the Hub with your account, and set 'huggingface-token' to a token of that account.",
+        "Accept its conditions on the Hub with your account, and set 'huggingface-token' to a token of that account.",
       );
   }
   if (a.status === 401 || a.status === 403) {
@@ -319,7 +324,7 @@ function hubError(
   }
   return new UserError(
     `Fetching ${r.file} of '${r.repo}@${r.revision}' from ${r.base} failed: HTTP ${a.status}${said}.`,
-    'check the tokenizer input and the Hugging Face endpoint.',
+    'Check the tokenizer input and the Hugging Face endpoint.',
   );
 }
 

@@ -5,6 +5,7 @@
  * the registry.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { referrerArtifact, type ReferrerArtifact } from '../image/referrers.js';
 import { BOM_MEDIA_TYPE, buildBom } from './bom.js';
@@ -34,6 +35,16 @@ export interface Sbom {
   bytes: Buffer;
   /** The referrer artifact (its `digest` is the `sbom-digest` output). */
   artifact: ReferrerArtifact;
+}
+
+/** Where the BOM file goes: RUNNER_TEMP (kept for later steps of the job, e.g. attest-sbom), else tmp. */
+export function sbomPath(env: NodeJS.ProcessEnv, imageName: string, digest: string): string {
+  const name = imageName.split('/').pop() ?? 'image';
+  return join(
+    env.RUNNER_TEMP || tmpdir(),
+    'package-onnx-model-sbom',
+    `${name}-${digest.slice(7, 19)}.cdx.json`,
+  );
 }
 
 export async function createSbom(req: SbomRequest): Promise<Sbom> {

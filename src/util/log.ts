@@ -8,6 +8,15 @@ export interface Logger {
   debug(message: string): void;
   /** Registers a value to be masked in all later output (core.setSecret / ::add-mask::). */
   secret(value: string): void;
+  /** Runs `fn` inside a collapsible log group (core.group); loggers without groups print the title. */
+  group?<T>(title: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** One pipeline stage in the log: a group where the logger has them, else its title as a line. */
+export function stage<T>(logger: Logger, title: string, fn: () => Promise<T>): Promise<T> {
+  if (logger.group) return logger.group(title, fn);
+  logger.info(title);
+  return fn();
 }
 
 /** A logger that prints nothing: for library callers and tests that do not read logs. */

@@ -1,16 +1,10 @@
 /** GET / (what this server serves and how to call it), GET /openapi.json and GET /metrics. */
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../metrics.js';
-import { openApi } from '../openapi.js';
-import type { InferenceService } from '../service.js';
+import { json, openApi } from '../openapi.js';
 import { v2Datatype } from '../tensors.js';
+import type { RouteContext, RouteModule } from './route.js';
 
-export function metaRoutes(
-  app: FastifyInstance,
-  service: InferenceService,
-  metrics: Metrics,
-  port: () => number,
-): void {
+function register(app: FastifyInstance, { service, metrics, port, routes }: RouteContext): void {
   app.get('/', async () => {
     const info = service.info;
     const base = `http://127.0.0.1:${port()}`;
@@ -32,22 +26,33 @@ export function metaRoutes(
       inputs: info.inputs.map((i) => i.name),
       outputs: info.outputs.map((o) => o.name),
       max_sequence_length: info.maxSequenceLength ?? null,
-      endpoints: [
-        ...(info.text ? ['POST /predict', 'POST /tei/predict'] : []),
-        `POST /v2/models/${info.name}/infer`,
-        `GET /v2/models/${info.name}`,
-        `POST /v1/models/${info.name}:predict`,
-        'GET /v2/health/live',
-        'GET /v2/health/ready',
-        'GET /metrics',
-        'GET /openapi.json',
-      ],
+      endpoints: routes.flatMap((r) => r.endpoints(info)),
       example: sample,
     };
   });
-  app.get('/openapi.json', async () => openApi(service.info));
+  app.get('/openapi.json', async () => openApi(service.info, routes));
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 }
+
+export const metaRoutes: RouteModule = {
+  register,
+  paths: () => ({
+    '/': {
+      get: {
+        summary: 'Model summary, endpoints and a sample request',
+        responses: { '200': json({ type: 'object' }) },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'Prometheus text format' } },
+      },
+    },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
+  }),
+  endpoints: () => ['GET /metrics', 'GET /openapi.json'],
+};

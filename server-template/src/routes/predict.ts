@@ -6,11 +6,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.js';
-import type { InferenceService } from '../service.js';
+import { classifyResponses, jsonBody, labelScore } from '../openapi.js';
 import { isObject, parseTexts, timingHeaders } from './common.js';
 import { parseHubRequest, parseTeiRequest, rank } from './huggingface.js';
+import type { RouteContext, RouteModule } from './route.js';
 
-export function predictRoutes(app: FastifyInstance, service: InferenceService, maxTexts: number): void {
+function register(app: FastifyInstance, { service, maxTexts }: RouteContext): void {
   app.post('/predict', async (request, reply) => {
     const body = request.body;
     if (body === undefined)
@@ -55,3 +56,94 @@ export function predictRoutes(app: FastifyInstance, service: InferenceService, m
     return single ? ranked[0] : ranked;
   });
 }
+
+export const predictRoutes: RouteModule = {
+  register,
+  paths: () => ({
+    '/predict': {
+      post: {
+        summary:
+          'Classify texts: the original contract (a list of strings), or the Hugging Face Hub text-classification shape ({"inputs"})',
+        requestBody: jsonBody({
+          oneOf: [
+            {
+              type: 'array',
+              items: { type: 'string' },
+              example: ['MLOps is critical for robustness'],
+            },
+            {
+              type: 'object',
+              required: ['inputs'],
+              properties: {
+                inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+                parameters: {
+                  type: 'object',
+                  properties: {
+                    top_k: { type: 'integer', minimum: 1 },
+                    function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
+                  },
+                },
+              },
+            },
+          ],
+        }),
+        responses: classifyResponses({
+          oneOf: [
+            {
+              type: 'object',
+              description: 'For a list of strings',
+              properties: {
+                positive: { type: 'boolean' },
+                predictions: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      label: { type: 'string' },
+                      score: { type: 'number' },
+                      positive: { type: 'boolean' },
+                    },
+                  },
+                },
+              },
+            },
+            {
+              type: 'array',
+              description: 'For {"inputs"}: one list per input, best first (also for a single string)',
+              items: { type: 'array', items: labelScore },
+            },
+          ],
+        }),
+      },
+    },
+    '/tei/predict': {
+      post: {
+        summary: "Classify texts in Text Embeddings Inference's /predict shape",
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['inputs'],
+          properties: {
+            inputs: {
+              oneOf: [
+                { type: 'string' },
+                {
+                  type: 'array',
+                  items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+                },
+              ],
+            },
+            raw_scores: { type: 'boolean' },
+            truncate: { type: 'boolean' },
+          },
+        }),
+        responses: classifyResponses({
+          oneOf: [
+            { type: 'array', description: 'For one text', items: labelScore },
+            { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
+          ],
+        }),
+      },
+    },
+  }),
+  endpoints: (info) => (info.text ? ['POST /predict', 'POST /tei/predict'] : []),
+};

@@ -8,8 +8,9 @@ import { HttpError } from '../errors.js';
 import type { InferenceService } from '../service.js';
 import type { WireTensor } from '../tensors.js';
 import { decodeV2Tensor, sliceRows, TensorError, toJsonData, v2Datatype } from '../tensors.js';
+import { error, json, modelParam } from '../openapi.js';
 import { checkModel, isObject, parseTexts, timingHeaders } from './common.js';
-import type { Health } from './v2.js';
+import type { DocumentedAs, RouteContext, RouteModule } from './route.js';
 
 /** The shape of nested arrays (first element at each level). */
 function shapeOf(value: unknown): number[] {
@@ -64,62 +65,64 @@ function tensorFeeds(service: InferenceService, instances: unknown[]): Record<st
   return feeds;
 }
 
-export function v1Routes(
-  app: FastifyInstance,
-  service: InferenceService,
-  health: Health,
-  maxTexts: number,
-): void {
+function register(app: FastifyInstance, { service, health, maxTexts }: RouteContext): void {
   app.get('/v1/models', async () => ({ models: [service.info.name] }));
   app.get<{ Params: { name: string } }>('/v1/models/:name', async (req) => {
     checkModel(service, req.params.name);
     return { name: service.info.name, ready: health.ready() };
   });
   // find-my-way cannot split `name:predict` inside one segment, so the verb is parsed here.
-  app.post<{ Params: { target: string } }>('/v1/models/:target', async (req, reply) => {
-    const match = /^(.+):predict$/.exec(req.params.target);
-    if (match === null)
-      throw new HttpError(404, `no route for POST ${req.url.split('?')[0]}; use /v1/models/NAME:predict`);
-    checkModel(service, match[1] as string);
-    const body = req.body;
-    if (!isObject(body) || !Array.isArray(body.instances)) {
-      throw new HttpError(400, 'body must be {"instances": [...]}');
-    }
-    const instances = body.instances;
-    if (instances.length === 0) throw new HttpError(400, 'instances is empty');
-    if (instances.length > maxTexts) {
-      throw new HttpError(
-        413,
-        `${instances.length} instances exceed the limit of ${maxTexts} per request (MAX_TEXTS)`,
-      );
-    }
-    if (service.info.text && service.classifies) {
-      const texts = parseTexts(instances, maxTexts, 'instances');
-      const { results, timing } = await service.classify(texts);
+  const documentedAs: DocumentedAs = { openapi: '/v1/models/{name}:predict' };
+  app.post<{ Params: { target: string } }>(
+    '/v1/models/:target',
+    { config: documentedAs },
+    async (req, reply) => {
+      const match = /^(.+):predict$/.exec(req.params.target);
+      if (match === null)
+        throw new HttpError(404, `no route for POST ${req.url.split('?')[0]}; use /v1/models/NAME:predict`);
+      checkModel(service, match[1] as string);
+      const body = req.body;
+      if (!isObject(body) || !Array.isArray(body.instances)) {
+        throw new HttpError(400, 'body must be {"instances": [...]}');
+      }
+      const instances = body.instances;
+      if (instances.length === 0) throw new HttpError(400, 'instances is empty');
+      if (instances.length > maxTexts) {
+        throw new HttpError(
+          413,
+          `${instances.length} instances exceed the limit of ${maxTexts} per request (MAX_TEXTS)`,
+        );
+      }
+      if (service.info.text && service.classifies) {
+        const texts = parseTexts(instances, maxTexts, 'instances');
+        const { results, timing } = await service.classify(texts);
+        timingHeaders(reply, timing);
+        return {
+          predictions: results.map((r) =>
+            r.positive === undefined
+              ? { label: r.top.label, score: r.top.score }
+              : { label: r.top.label, score: r.top.score, positive: r.positive },
+          ),
+        };
+      }
+      const { outputs, timing } = service.info.text
+        ? await service.inferTexts(parseTexts(instances, maxTexts, 'instances'))
+        : await service.inferTensors(tensorFeeds(service, instances));
       timingHeaders(reply, timing);
-      return {
-        predictions: results.map((r) =>
-          r.positive === undefined
-            ? { label: r.top.label, score: r.top.score }
-            : { label: r.top.label, score: r.top.score, positive: r.positive },
-        ),
-      };
-    }
-    const { outputs, timing } = service.info.text
-      ? await service.inferTexts(parseTexts(instances, maxTexts, 'instances'))
-      : await service.inferTensors(tensorFeeds(service, instances));
-    timingHeaders(reply, timing);
-    const names = Object.keys(outputs);
-    const predictions = instances.map((_, i) => {
-      const row = (n: string) => {
-        const t = outputs[n] as WireTensor;
-        const r = sliceRows(t, i, i + 1);
-        return unflatten(toJsonData(r), t.dims.slice(1));
-      };
-      return names.length === 1 ? row(names[0] as string) : Object.fromEntries(names.map((n) => [n, row(n)]));
-    });
-    return { predictions };
-  });
+      const names = Object.keys(outputs);
+      const predictions = instances.map((_, i) => {
+        const row = (n: string) => {
+          const t = outputs[n] as WireTensor;
+          const r = sliceRows(t, i, i + 1);
+          return unflatten(toJsonData(r), t.dims.slice(1));
+        };
+        return names.length === 1
+          ? row(names[0] as string)
+          : Object.fromEntries(names.map((n) => [n, row(n)]));
+      });
+      return { predictions };
+    },
+  );
 }
 
 /** Nests flat row data back into its trailing shape. */
@@ -131,3 +134,40 @@ function unflatten(data: unknown[], dims: number[]): unknown {
   for (let i = 0; i < data.length; i += size) out.push(unflatten(data.slice(i, i + size), rest));
   return out;
 }
+
+export const v1Routes: RouteModule = {
+  register,
+  paths: () => ({
+    '/v1/models': {
+      get: { summary: 'KServe v1 model list', responses: { '200': json({ type: 'object' }) } },
+    },
+    '/v1/models/{name}': {
+      get: { parameters: [modelParam], responses: { '200': json({ type: 'object' }), '404': error } },
+    },
+    '/v1/models/{name}:predict': {
+      post: {
+        summary: 'KServe v1 prediction',
+        parameters: [modelParam],
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['instances'],
+                properties: { instances: { type: 'array' } },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': json({ type: 'object', properties: { predictions: { type: 'array' } } }),
+          '400': error,
+          '404': error,
+          '413': error,
+          '503': error,
+        },
+      },
+    },
+  }),
+  endpoints: (info) => [`POST /v1/models/${info.name}:predict`],
+};

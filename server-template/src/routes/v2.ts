@@ -8,7 +8,9 @@ import type { InferenceService } from '../service.js';
 import { BinaryBody, decodeBinaryTensor, encodeBinaryTensor, HEADER_LENGTH } from '../binary.js';
 import type { TensorSpec, WireTensor } from '../tensors.js';
 import { checkV2Tensor, decodeV2Tensor, TensorError, toJsonData, v2Datatype } from '../tensors.js';
+import { error, json, modelParam, tensor, timing, versionParam } from '../openapi.js';
 import { checkModel, isObject, parseTexts, timingHeaders } from './common.js';
+import type { RouteContext, RouteModule } from './route.js';
 
 export interface Health {
   live(): boolean;
@@ -186,12 +188,7 @@ function requestedOutputs(
   });
 }
 
-export function v2Routes(
-  app: FastifyInstance,
-  service: InferenceService,
-  health: Health,
-  maxTexts: number,
-): void {
+function register(app: FastifyInstance, { service, health, maxTexts }: RouteContext): void {
   const healthReply = (reply: FastifyReply, key: 'live' | 'ready', ok: boolean) => {
     reply.code(ok ? 200 : 503);
     return { [key]: ok };
@@ -268,3 +265,101 @@ export function v2Routes(
   app.post<{ Params: { name: string } }>('/v2/models/:name/infer', infer);
   app.post<{ Params: { name: string; version: string } }>('/v2/models/:name/versions/:version/infer', infer);
 }
+
+const healthOp = (key: string) => ({
+  get: {
+    responses: {
+      '200': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }),
+      '503': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }, 'Not ' + key),
+    },
+  },
+});
+const inferOp = (params: object[]) => ({
+  post: {
+    summary: 'Open Inference Protocol v2 inference',
+    parameters: params,
+    requestBody: {
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['inputs'],
+            properties: {
+              id: { type: 'string' },
+              inputs: { type: 'array', items: tensor },
+              outputs: {
+                type: 'array',
+                items: { type: 'object', properties: { name: { type: 'string' } } },
+              },
+            },
+          },
+        },
+      },
+    },
+    responses: {
+      '200': {
+        ...json({
+          type: 'object',
+          properties: {
+            model_name: { type: 'string' },
+            model_version: { type: 'string' },
+            id: { type: 'string' },
+            outputs: { type: 'array', items: tensor },
+          },
+        }),
+        headers: timing,
+      },
+      '400': error,
+      '404': error,
+      '413': error,
+      '500': error,
+      '503': error,
+    },
+  },
+});
+const metadataOp = (params: object[]) => ({
+  get: {
+    summary: 'Model metadata (shape -1 = dynamic)',
+    parameters: params,
+    responses: { '200': json({ type: 'object' }), '404': error },
+  },
+});
+
+export const v2Routes: RouteModule = {
+  register,
+  paths: () => ({
+    '/v2': { get: { summary: 'Server metadata', responses: { '200': json({ type: 'object' }) } } },
+    '/v2/health/live': healthOp('live'),
+    '/v2/health/ready': healthOp('ready'),
+    '/v2/models/{name}': metadataOp([modelParam]),
+    '/v2/models/{name}/versions/{version}': metadataOp([modelParam, versionParam]),
+    '/v2/models/{name}/ready': {
+      get: {
+        parameters: [modelParam],
+        responses: {
+          '200': json({ type: 'object' }),
+          '503': json({ type: 'object' }, 'Not ready'),
+          '404': error,
+        },
+      },
+    },
+    '/v2/models/{name}/versions/{version}/ready': {
+      get: {
+        parameters: [modelParam, versionParam],
+        responses: {
+          '200': json({ type: 'object' }),
+          '503': json({ type: 'object' }, 'Not ready'),
+          '404': error,
+        },
+      },
+    },
+    '/v2/models/{name}/infer': inferOp([modelParam]),
+    '/v2/models/{name}/versions/{version}/infer': inferOp([modelParam, versionParam]),
+  }),
+  endpoints: (info) => [
+    `POST /v2/models/${info.name}/infer`,
+    `GET /v2/models/${info.name}`,
+    'GET /v2/health/live',
+    'GET /v2/health/ready',
+  ],
+};
