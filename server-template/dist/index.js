@@ -21599,7 +21599,7 @@ module.exports = { wait, waitDiff }
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5919);
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2876);
+/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1325);
 /* harmony import */ var _worker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1404);
 /**
  * Entry point of the bundle (`node index.js`). The same file is the HTTP process and, started again
@@ -21621,7 +21621,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2876:
+/***/ 1325:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -21655,6 +21655,18 @@ class HttpError extends Error {
         super(message);
         this.status = status;
         this.headers = headers;
+    }
+}
+class ServiceError extends Error {
+    kind;
+    retryAfterSeconds;
+    name = 'ServiceError';
+    constructor(kind, message, 
+    /** For `unavailable`: when to retry. */
+    retryAfterSeconds) {
+        super(message);
+        this.kind = kind;
+        this.retryAfterSeconds = retryAfterSeconds;
     }
 }
 
@@ -22063,6 +22075,7 @@ function timingHeaders(reply, timing) {
 
 
 
+
 /** The name of the one BYTES input that carries texts to a text model (as the metadata says). */
 const TEXT_INPUT = 'text';
 const SERVER_NAME = 'onnx-inference-server';
@@ -22201,7 +22214,7 @@ function requestedOutputs(service, body) {
         return { name: o.name, binary: own ?? all };
     });
 }
-function v2Routes(app, service, health, maxTexts) {
+function register(app, { service, health, maxTexts }) {
     const healthReply = (reply, key, ok) => {
         reply.code(ok ? 200 : 503);
         return { [key]: ok };
@@ -22277,6 +22290,102 @@ function v2Routes(app, service, health, maxTexts) {
     app.post('/v2/models/:name/infer', infer);
     app.post('/v2/models/:name/versions/:version/infer', infer);
 }
+const healthOp = (key) => ({
+    get: {
+        responses: {
+            '200': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }),
+            '503': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }, 'Not ' + key),
+        },
+    },
+});
+const inferOp = (params) => ({
+    post: {
+        summary: 'Open Inference Protocol v2 inference',
+        parameters: params,
+        requestBody: {
+            content: {
+                'application/json': {
+                    schema: {
+                        type: 'object',
+                        required: ['inputs'],
+                        properties: {
+                            id: { type: 'string' },
+                            inputs: { type: 'array', items: tensor },
+                            outputs: {
+                                type: 'array',
+                                items: { type: 'object', properties: { name: { type: 'string' } } },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        responses: {
+            '200': {
+                ...json({
+                    type: 'object',
+                    properties: {
+                        model_name: { type: 'string' },
+                        model_version: { type: 'string' },
+                        id: { type: 'string' },
+                        outputs: { type: 'array', items: tensor },
+                    },
+                }),
+                headers: timing,
+            },
+            '400': error,
+            '404': error,
+            '413': error,
+            '500': error,
+            '503': error,
+        },
+    },
+});
+const metadataOp = (params) => ({
+    get: {
+        summary: 'Model metadata (shape -1 = dynamic)',
+        parameters: params,
+        responses: { '200': json({ type: 'object' }), '404': error },
+    },
+});
+const v2Routes = {
+    register,
+    paths: () => ({
+        '/v2': { get: { summary: 'Server metadata', responses: { '200': json({ type: 'object' }) } } },
+        '/v2/health/live': healthOp('live'),
+        '/v2/health/ready': healthOp('ready'),
+        '/v2/models/{name}': metadataOp([modelParam]),
+        '/v2/models/{name}/versions/{version}': metadataOp([modelParam, versionParam]),
+        '/v2/models/{name}/ready': {
+            get: {
+                parameters: [modelParam],
+                responses: {
+                    '200': json({ type: 'object' }),
+                    '503': json({ type: 'object' }, 'Not ready'),
+                    '404': error,
+                },
+            },
+        },
+        '/v2/models/{name}/versions/{version}/ready': {
+            get: {
+                parameters: [modelParam, versionParam],
+                responses: {
+                    '200': json({ type: 'object' }),
+                    '503': json({ type: 'object' }, 'Not ready'),
+                    '404': error,
+                },
+            },
+        },
+        '/v2/models/{name}/infer': inferOp([modelParam]),
+        '/v2/models/{name}/versions/{version}/infer': inferOp([modelParam, versionParam]),
+    }),
+    endpoints: (info) => [
+        `POST /v2/models/${info.name}/infer`,
+        `GET /v2/models/${info.name}`,
+        'GET /v2/health/live',
+        'GET /v2/health/ready',
+    ],
+};
 
 ;// CONCATENATED MODULE: ./server-template/src/openapi.ts
 
@@ -22338,65 +22447,7 @@ const tensor = {
 };
 const modelParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const versionParam = { name: 'version', in: 'path', required: true, schema: { type: 'string' } };
-function openApi(info) {
-    const health = (key) => ({
-        get: {
-            responses: {
-                '200': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }),
-                '503': json({ type: 'object', properties: { [key]: { type: 'boolean' } } }, 'Not ' + key),
-            },
-        },
-    });
-    const inferOp = (params) => ({
-        post: {
-            summary: 'Open Inference Protocol v2 inference',
-            parameters: params,
-            requestBody: {
-                content: {
-                    'application/json': {
-                        schema: {
-                            type: 'object',
-                            required: ['inputs'],
-                            properties: {
-                                id: { type: 'string' },
-                                inputs: { type: 'array', items: tensor },
-                                outputs: {
-                                    type: 'array',
-                                    items: { type: 'object', properties: { name: { type: 'string' } } },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-            responses: {
-                '200': {
-                    ...json({
-                        type: 'object',
-                        properties: {
-                            model_name: { type: 'string' },
-                            model_version: { type: 'string' },
-                            id: { type: 'string' },
-                            outputs: { type: 'array', items: tensor },
-                        },
-                    }),
-                    headers: timing,
-                },
-                '400': error,
-                '404': error,
-                '413': error,
-                '500': error,
-                '503': error,
-            },
-        },
-    });
-    const metadataOp = (params) => ({
-        get: {
-            summary: 'Model metadata (shape -1 = dynamic)',
-            parameters: params,
-            responses: { '200': json({ type: 'object' }), '404': error },
-        },
-    });
+function openApi(info, routes) {
     return {
         openapi: '3.1.0',
         info: {
@@ -22404,168 +22455,14 @@ function openApi(info) {
             version: SERVER_VERSION,
             description: `Serves ONNX model '${info.name}' version ${info.version}${info.text ? ' (text model)' : ' (tensor model)'}.`,
         },
-        paths: {
-            '/': {
-                get: {
-                    summary: 'Model summary, endpoints and a sample request',
-                    responses: { '200': json({ type: 'object' }) },
-                },
-            },
-            '/predict': {
-                post: {
-                    summary: 'Classify texts: the original contract (a list of strings), or the Hugging Face Hub text-classification shape ({"inputs"})',
-                    requestBody: jsonBody({
-                        oneOf: [
-                            {
-                                type: 'array',
-                                items: { type: 'string' },
-                                example: ['MLOps is critical for robustness'],
-                            },
-                            {
-                                type: 'object',
-                                required: ['inputs'],
-                                properties: {
-                                    inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
-                                    parameters: {
-                                        type: 'object',
-                                        properties: {
-                                            top_k: { type: 'integer', minimum: 1 },
-                                            function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
-                                        },
-                                    },
-                                },
-                            },
-                        ],
-                    }),
-                    responses: classifyResponses({
-                        oneOf: [
-                            {
-                                type: 'object',
-                                description: 'For a list of strings',
-                                properties: {
-                                    positive: { type: 'boolean' },
-                                    predictions: {
-                                        type: 'array',
-                                        items: {
-                                            type: 'object',
-                                            properties: {
-                                                label: { type: 'string' },
-                                                score: { type: 'number' },
-                                                positive: { type: 'boolean' },
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                            {
-                                type: 'array',
-                                description: 'For {"inputs"}: one list per input, best first (also for a single string)',
-                                items: { type: 'array', items: labelScore },
-                            },
-                        ],
-                    }),
-                },
-            },
-            '/tei/predict': {
-                post: {
-                    summary: "Classify texts in Text Embeddings Inference's /predict shape",
-                    requestBody: jsonBody({
-                        type: 'object',
-                        required: ['inputs'],
-                        properties: {
-                            inputs: {
-                                oneOf: [
-                                    { type: 'string' },
-                                    {
-                                        type: 'array',
-                                        items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
-                                    },
-                                ],
-                            },
-                            raw_scores: { type: 'boolean' },
-                            truncate: { type: 'boolean' },
-                        },
-                    }),
-                    responses: classifyResponses({
-                        oneOf: [
-                            { type: 'array', description: 'For one text', items: labelScore },
-                            { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
-                        ],
-                    }),
-                },
-            },
-            '/v2': { get: { summary: 'Server metadata', responses: { '200': json({ type: 'object' }) } } },
-            '/v2/health/live': health('live'),
-            '/v2/health/ready': health('ready'),
-            '/v2/models/{name}': metadataOp([modelParam]),
-            '/v2/models/{name}/versions/{version}': metadataOp([modelParam, versionParam]),
-            '/v2/models/{name}/ready': {
-                get: {
-                    parameters: [modelParam],
-                    responses: {
-                        '200': json({ type: 'object' }),
-                        '503': json({ type: 'object' }, 'Not ready'),
-                        '404': error,
-                    },
-                },
-            },
-            '/v2/models/{name}/versions/{version}/ready': {
-                get: {
-                    parameters: [modelParam, versionParam],
-                    responses: {
-                        '200': json({ type: 'object' }),
-                        '503': json({ type: 'object' }, 'Not ready'),
-                        '404': error,
-                    },
-                },
-            },
-            '/v2/models/{name}/infer': inferOp([modelParam]),
-            '/v2/models/{name}/versions/{version}/infer': inferOp([modelParam, versionParam]),
-            '/v1/models': {
-                get: { summary: 'KServe v1 model list', responses: { '200': json({ type: 'object' }) } },
-            },
-            '/v1/models/{name}': {
-                get: { parameters: [modelParam], responses: { '200': json({ type: 'object' }), '404': error } },
-            },
-            '/v1/models/{name}:predict': {
-                post: {
-                    summary: 'KServe v1 prediction',
-                    parameters: [modelParam],
-                    requestBody: {
-                        content: {
-                            'application/json': {
-                                schema: {
-                                    type: 'object',
-                                    required: ['instances'],
-                                    properties: { instances: { type: 'array' } },
-                                },
-                            },
-                        },
-                    },
-                    responses: {
-                        '200': json({ type: 'object', properties: { predictions: { type: 'array' } } }),
-                        '400': error,
-                        '404': error,
-                        '413': error,
-                        '503': error,
-                    },
-                },
-            },
-            '/metrics': {
-                get: {
-                    summary: 'Prometheus metrics',
-                    responses: { '200': { description: 'Prometheus text format' } },
-                },
-            },
-            '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
-        },
+        paths: Object.assign({}, ...routes.map((r) => r.paths(info))),
     };
 }
 
 ;// CONCATENATED MODULE: ./server-template/src/routes/meta.ts
 
 
-function metaRoutes(app, service, metrics, port) {
+function meta_register(app, { service, metrics, port, routes }) {
     app.get('/', async () => {
         const info = service.info;
         const base = `http://127.0.0.1:${port()}`;
@@ -22587,25 +22484,35 @@ function metaRoutes(app, service, metrics, port) {
             inputs: info.inputs.map((i) => i.name),
             outputs: info.outputs.map((o) => o.name),
             max_sequence_length: info.maxSequenceLength ?? null,
-            endpoints: [
-                ...(info.text ? ['POST /predict', 'POST /tei/predict'] : []),
-                `POST /v2/models/${info.name}/infer`,
-                `GET /v2/models/${info.name}`,
-                `POST /v1/models/${info.name}:predict`,
-                'GET /v2/health/live',
-                'GET /v2/health/ready',
-                'GET /metrics',
-                'GET /openapi.json',
-            ],
+            endpoints: routes.flatMap((r) => r.endpoints(info)),
             example: sample,
         };
     });
-    app.get('/openapi.json', async () => openApi(service.info));
+    app.get('/openapi.json', async () => openApi(service.info, routes));
     app.get('/metrics', async (_req, reply) => {
         reply.header('content-type', metrics.registry.contentType);
         return metrics.registry.metrics();
     });
 }
+const metaRoutes = {
+    register: meta_register,
+    paths: () => ({
+        '/': {
+            get: {
+                summary: 'Model summary, endpoints and a sample request',
+                responses: { '200': json({ type: 'object' }) },
+            },
+        },
+        '/metrics': {
+            get: {
+                summary: 'Prometheus metrics',
+                responses: { '200': { description: 'Prometheus text format' } },
+            },
+        },
+        '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
+    }),
+    endpoints: () => ['GET /metrics', 'GET /openapi.json'],
+};
 
 ;// CONCATENATED MODULE: ./server-template/src/classify.ts
 const SCORE_FUNCTIONS = ['sigmoid', 'softmax', 'none'];
@@ -22755,7 +22662,8 @@ function parseTeiRequest(body, maxTexts) {
 
 
 
-function predictRoutes(app, service, maxTexts) {
+
+function predict_register(app, { service, maxTexts }) {
     app.post('/predict', async (request, reply) => {
         const body = request.body;
         if (body === undefined)
@@ -22791,8 +22699,98 @@ function predictRoutes(app, service, maxTexts) {
         return single ? ranked[0] : ranked;
     });
 }
+const predictRoutes = {
+    register: predict_register,
+    paths: () => ({
+        '/predict': {
+            post: {
+                summary: 'Classify texts: the original contract (a list of strings), or the Hugging Face Hub text-classification shape ({"inputs"})',
+                requestBody: jsonBody({
+                    oneOf: [
+                        {
+                            type: 'array',
+                            items: { type: 'string' },
+                            example: ['MLOps is critical for robustness'],
+                        },
+                        {
+                            type: 'object',
+                            required: ['inputs'],
+                            properties: {
+                                inputs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+                                parameters: {
+                                    type: 'object',
+                                    properties: {
+                                        top_k: { type: 'integer', minimum: 1 },
+                                        function_to_apply: { enum: ['sigmoid', 'softmax', 'none'] },
+                                    },
+                                },
+                            },
+                        },
+                    ],
+                }),
+                responses: classifyResponses({
+                    oneOf: [
+                        {
+                            type: 'object',
+                            description: 'For a list of strings',
+                            properties: {
+                                positive: { type: 'boolean' },
+                                predictions: {
+                                    type: 'array',
+                                    items: {
+                                        type: 'object',
+                                        properties: {
+                                            label: { type: 'string' },
+                                            score: { type: 'number' },
+                                            positive: { type: 'boolean' },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                        {
+                            type: 'array',
+                            description: 'For {"inputs"}: one list per input, best first (also for a single string)',
+                            items: { type: 'array', items: labelScore },
+                        },
+                    ],
+                }),
+            },
+        },
+        '/tei/predict': {
+            post: {
+                summary: "Classify texts in Text Embeddings Inference's /predict shape",
+                requestBody: jsonBody({
+                    type: 'object',
+                    required: ['inputs'],
+                    properties: {
+                        inputs: {
+                            oneOf: [
+                                { type: 'string' },
+                                {
+                                    type: 'array',
+                                    items: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+                                },
+                            ],
+                        },
+                        raw_scores: { type: 'boolean' },
+                        truncate: { type: 'boolean' },
+                    },
+                }),
+                responses: classifyResponses({
+                    oneOf: [
+                        { type: 'array', description: 'For one text', items: labelScore },
+                        { type: 'array', description: 'For a batch', items: { type: 'array', items: labelScore } },
+                    ],
+                }),
+            },
+        },
+    }),
+    endpoints: (info) => (info.text ? ['POST /predict', 'POST /tei/predict'] : []),
+};
 
 ;// CONCATENATED MODULE: ./server-template/src/routes/v1.ts
+
 
 
 
@@ -22841,14 +22839,15 @@ function tensorFeeds(service, instances) {
     }
     return feeds;
 }
-function v1Routes(app, service, health, maxTexts) {
+function v1_register(app, { service, health, maxTexts }) {
     app.get('/v1/models', async () => ({ models: [service.info.name] }));
     app.get('/v1/models/:name', async (req) => {
         checkModel(service, req.params.name);
         return { name: service.info.name, ready: health.ready() };
     });
     // find-my-way cannot split `name:predict` inside one segment, so the verb is parsed here.
-    app.post('/v1/models/:target', async (req, reply) => {
+    const documentedAs = { openapi: '/v1/models/{name}:predict' };
+    app.post('/v1/models/:target', { config: documentedAs }, async (req, reply) => {
         const match = /^(.+):predict$/.exec(req.params.target);
         if (match === null)
             throw new HttpError(404, `no route for POST ${req.url.split('?')[0]}; use /v1/models/NAME:predict`);
@@ -22884,7 +22883,9 @@ function v1Routes(app, service, health, maxTexts) {
                 const r = sliceRows(t, i, i + 1);
                 return unflatten(toJsonData(r), t.dims.slice(1));
             };
-            return names.length === 1 ? row(names[0]) : Object.fromEntries(names.map((n) => [n, row(n)]));
+            return names.length === 1
+                ? row(names[0])
+                : Object.fromEntries(names.map((n) => [n, row(n)]));
         });
         return { predictions };
     });
@@ -22900,6 +22901,50 @@ function unflatten(data, dims) {
         out.push(unflatten(data.slice(i, i + size), rest));
     return out;
 }
+const v1Routes = {
+    register: v1_register,
+    paths: () => ({
+        '/v1/models': {
+            get: { summary: 'KServe v1 model list', responses: { '200': json({ type: 'object' }) } },
+        },
+        '/v1/models/{name}': {
+            get: { parameters: [modelParam], responses: { '200': json({ type: 'object' }), '404': error } },
+        },
+        '/v1/models/{name}:predict': {
+            post: {
+                summary: 'KServe v1 prediction',
+                parameters: [modelParam],
+                requestBody: {
+                    content: {
+                        'application/json': {
+                            schema: {
+                                type: 'object',
+                                required: ['instances'],
+                                properties: { instances: { type: 'array' } },
+                            },
+                        },
+                    },
+                },
+                responses: {
+                    '200': json({ type: 'object', properties: { predictions: { type: 'array' } } }),
+                    '400': error,
+                    '404': error,
+                    '413': error,
+                    '503': error,
+                },
+            },
+        },
+    }),
+    endpoints: (info) => [`POST /v1/models/${info.name}:predict`],
+};
+
+;// CONCATENATED MODULE: ./server-template/src/routes/index.ts
+/** Every route module, in registration order (see ./route.ts). */
+
+
+
+
+const ROUTES = [predictRoutes, v2Routes, v1Routes, metaRoutes];
 
 ;// CONCATENATED MODULE: ./server-template/src/app.ts
 /**
@@ -22913,11 +22958,15 @@ function unflatten(data, dims) {
 
 
 
-
-
-
 /** Routes that take tensors (v2 infer, KServe v1 predict): they get MAX_TENSOR_BODY_BYTES. */
 const TENSOR_ROUTES = /^\/v2\/models\/.*\/infer$|^\/v1\/models\//;
+/** The HTTP status of each kind of service failure (the only place they meet HTTP). */
+const SERVICE_STATUS = {
+    'invalid-input': 400,
+    'too-large': 413,
+    unavailable: 503,
+    failed: 500,
+};
 const app_utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Offset of the first character that makes `bytes` invalid UTF-8 (for the error message). */
 function invalidUtf8Offset(bytes) {
@@ -23070,7 +23119,13 @@ function buildApp({ config, service, metrics, health, stopping }) {
     app.setErrorHandler((err, request, reply) => {
         let status;
         let message;
-        if (err instanceof HttpError) {
+        if (err instanceof ServiceError) {
+            status = SERVICE_STATUS[err.kind];
+            message = err.message;
+            if (err.retryAfterSeconds !== undefined)
+                reply.header('retry-after', String(err.retryAfterSeconds));
+        }
+        else if (err instanceof HttpError) {
             status = err.status;
             message = err.message;
             reply.headers(err.headers);
@@ -23101,13 +23156,13 @@ function buildApp({ config, service, metrics, health, stopping }) {
     app.setNotFoundHandler((request, reply) => {
         reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` });
     });
-    predictRoutes(app, service, config.maxTexts);
-    v2Routes(app, service, health, config.maxTexts);
-    v1Routes(app, service, health, config.maxTexts);
-    metaRoutes(app, service, metrics, () => {
+    const port = () => {
         const address = app.server.address();
         return typeof address === 'object' && address ? address.port : config.port;
-    });
+    };
+    const ctx = { service, health, metrics, maxTexts: config.maxTexts, port, routes: ROUTES };
+    for (const routes of ROUTES)
+        routes.register(app, ctx);
     return app;
 }
 
@@ -23999,7 +24054,7 @@ class InferenceService {
     }
     requireText() {
         if (!this.deps.text) {
-            throw new HttpError(400, `model '${this.info.name}' has no tokenizer.json, so it takes tensors, not text; use POST /v2/models/${this.info.name}/infer`);
+            throw new ServiceError('invalid-input', `model '${this.info.name}' has no tokenizer.json, so it takes tensors, not text; use POST /v2/models/${this.info.name}/infer`);
         }
         return this.deps.text;
     }
@@ -24023,7 +24078,7 @@ class InferenceService {
         const classifier = this.classifier;
         const logitsName = this.logitsName;
         if (classifier === undefined || logitsName === undefined) {
-            throw new HttpError(400, `model '${this.info.name}' has no [batch, classes] output to classify with; use POST /v2/models/${this.info.name}/infer`);
+            throw new ServiceError('invalid-input', `model '${this.info.name}' has no [batch, classes] output to classify with; use POST /v2/models/${this.info.name}/infer`);
         }
         const { results, timing } = await this.submit(encs.map((enc) => this.textRow(enc)));
         const out = results.map((r) => {
@@ -24042,7 +24097,7 @@ class InferenceService {
             return { outputs: stack(results), timing: { ...timing, tokenizeMs } };
         }
         catch (err) {
-            throw new HttpError(400, err.message);
+            throw new ServiceError('invalid-input', err.message);
         }
     }
     /** Runs decoded tensors (all sharing the first, batch dimension when the model batches). */
@@ -24055,7 +24110,7 @@ class InferenceService {
             throw new TensorError(`the batch (first) dimension of input '${Object.keys(feeds)[0]}' is 0; send at least one row`);
         }
         if (rows > this.deps.config.maxTexts) {
-            throw new HttpError(413, `${rows} rows exceed the limit of ${this.deps.config.maxTexts} per request (MAX_TEXTS)`);
+            throw new ServiceError('too-large', `${rows} rows exceed the limit of ${this.deps.config.maxTexts} per request (MAX_TEXTS)`);
         }
         const key = this.batching
             ? Object.entries(feeds)
@@ -24078,10 +24133,10 @@ class InferenceService {
     }
     async submit(items) {
         const { config, metrics } = this.deps;
-        const retryAfter = { 'retry-after': String(config.retryAfterSeconds) };
+        const retryAfter = config.retryAfterSeconds;
         if (this.stopping) {
             metrics.rejected.inc({ reason: 'shutting_down' });
-            throw new HttpError(503, 'the server is shutting down', retryAfter);
+            throw new ServiceError('unavailable', 'the server is shutting down', retryAfter);
         }
         const rows = [];
         const promises = items.map((item) => new Promise((resolve, reject) => {
@@ -24099,7 +24154,7 @@ class InferenceService {
                     this.batcher.remove(queued);
                     metrics.queueDepth.set(this.batcher.queuedRows);
                     metrics.rejected.inc({ reason: 'timeout' });
-                    reject(new HttpError(503, `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`, retryAfter));
+                    reject(new ServiceError('unavailable', `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`, retryAfter));
                 }, config.requestTimeoutMs);
             });
             const results = await Promise.race([Promise.all(promises), timeout]);
@@ -24112,17 +24167,17 @@ class InferenceService {
             };
         }
         catch (err) {
-            if (err instanceof HttpError || err instanceof TensorError)
+            if (err instanceof ServiceError || err instanceof TensorError)
                 throw err;
             // The model ran its warm-up, so when onnxruntime rejects tensors the client sent as they are,
             // their values are what it cannot run (e.g. a token id beyond the vocabulary). Feeds the server
             // built itself (tokenized text) failing is the server's problem.
             if (err instanceof InferenceError && items.every((i) => i.work.kind === 'tensor')) {
-                throw new HttpError(400, `the model cannot run on this input (onnxruntime: ${err.message})`);
+                throw new ServiceError('invalid-input', `the model cannot run on this input (onnxruntime: ${err.message})`);
             }
             if (err instanceof InferenceError)
-                throw new HttpError(500, `inference failed: ${err.message}`);
-            throw new HttpError(500, `inference failed: ${err.message}`);
+                throw new ServiceError('failed', `inference failed: ${err.message}`);
+            throw new ServiceError('failed', `inference failed: ${err.message}`);
         }
         finally {
             clearTimeout(timer);
@@ -24189,9 +24244,7 @@ class InferenceService {
     queueFull() {
         const { config, metrics } = this.deps;
         metrics.rejected.inc({ reason: 'queue_full' });
-        return new HttpError(503, `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`, {
-            'retry-after': String(config.retryAfterSeconds),
-        });
+        return new ServiceError('unavailable', `the inference queue is full (MAX_QUEUE=${config.maxQueue}); retry later`, config.retryAfterSeconds);
     }
     /** Queues each item of a batch again, each in a batch of its own. */
     runAlone(batch) {
