@@ -49,5 +49,11 @@ export default {
   ],
   testTimeout: 120000,
   maxWorkers: 2,
+  // Every test file in a fresh worker process. onnxruntime-node's binding registers its N-API cleanup hook
+  // once per process: jest's per-file module registry loads it again in the same process, and node
+  // aborts (SIGABRT, "CleanupQueue::Add ... insertion_info.second") when a second file that loads it
+  // (in-process sessions, the model-layout stage) lands on the same worker. A tiny idle-memory limit
+  // makes jest recycle each worker after every file.
+  workerIdleMemoryLimit: '1MB',
   verbose: true,
 };

@@ -127,7 +127,7 @@ describe('externalizeWeights', () => {
       (e: unknown) => e,
     );
     expect(String(err)).toMatch(
-      /^Moving the weights of model\.onnx into model\.onnx\.data failed: onnxruntime: .*NoSuchOperator.* Fix: set the input 'external-weights: false'/,
+      /^Moving the weights of model\.onnx into model\.onnx\.data failed: onnxruntime: .*NoSuchOperator.* Fix: Set the input 'external-weights: false'/,
     );
     // Nothing half-written is left behind.
     expect((await readdir(dir)).sort()).toEqual((await readdir(original)).sort());

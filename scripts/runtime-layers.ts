@@ -22,7 +22,7 @@ if (check) {
   const current = await readFile(file, 'utf8').catch(() => '');
   if (current !== fresh) {
     console.error(
-      `::error::${file} is stale: it does not give the runtime layers of this server bundle and onnxruntime-node. Fix: run 'npm run bundle' and commit server-template/runtime-layers.json.`,
+      `::error::${file} is stale: it does not give the runtime layers of this server bundle and onnxruntime-node. Fix: Run 'npm run bundle' and commit server-template/runtime-layers.json.`,
     );
     console.error(`expected:\n${fresh}`);
     process.exit(1);

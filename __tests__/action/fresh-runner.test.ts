@@ -197,7 +197,7 @@ describe('a fresh runner, the registry holding the previous version', () => {
     const v2 = await packageWith(stale, models.v2, repo);
     expect(v2.code).toBe(0);
     expect(v2.err).toMatch(
-      /shipped runtime layer digests .* was made from another server bundle: they are ignored .*Fix: run `npm run bundle`/,
+      /shipped runtime layer digests .* was made from another server bundle: they are ignored .*Fix: Run `npm run bundle`/,
     );
     expect(ortDownloads()).toBeGreaterThan(0);
     expect(v2.out).not.toContain('Server runtime for linux/amd64: layer');
@@ -232,6 +232,6 @@ describe('scripts/runtime-layers.ts --check (run by check-dist in CI)', () => {
     await writeFile(staleFile, `${JSON.stringify(f, null, 2)}\n`);
     const r = await check(staleFile);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/runtime-layers\.json is stale.*Fix: run 'npm run bundle'/);
+    expect(r.err).toMatch(/runtime-layers\.json is stale.*Fix: Run 'npm run bundle'/);
   }, 300_000);
 });

@@ -101,7 +101,7 @@ export async function loadShippedRuntimeLayers(
           : undefined;
   if (stale) {
     logger.warning(
-      `The shipped runtime layer digests (${path}) ${stale}: they are ignored and the runtime is staged. Fix: run \`npm run bundle\` and commit ${RUNTIME_LAYERS_FILE} with the bundles.`,
+      `The shipped runtime layer digests (${path}) ${stale}: they are ignored and the runtime is staged. Fix: Run \`npm run bundle\` and commit ${RUNTIME_LAYERS_FILE} with the bundles.`,
     );
     return undefined;
   }
