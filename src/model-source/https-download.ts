@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { UserError } from '../errors.js';
+import { httpsGet } from '../util/https-get.js';
 import type { Logger } from '../util/log.js';
 import { displayUrl, maskUrlSecrets } from '../util/url.js';
 import {
@@ -34,56 +35,42 @@ export interface UrlDownloadOptions {
   headersTimeoutMs?: number;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
-
 /**
- * GET `url`, following up to 10 redirects by hand (fetch's own `follow` would take an https URL to
- * plain http): every Location must be https, and its query is masked before anything can print it.
+ * GET `url` through `httpsGet` (every Location https, at most 10 redirects), each Location's query
+ * masked before anything can print it; a refused redirect is the user's error, naming the hop.
  */
-async function getHttps(
-  url: string,
-  init: RequestInit,
-  doFetch: typeof fetch,
-  logger: Logger,
-): Promise<Response> {
-  let current = url;
-  for (let hops = 0; ; hops++) {
-    const res = await doFetch(current, { ...init, redirect: 'manual' });
-    if (!REDIRECTS.has(res.status)) return res;
-    await res.body?.cancel();
-    const location = res.headers.get('location');
-    const shown = displayUrl(current);
-    if (!location) {
-      throw new UserError(
-        `Downloading ${displayUrl(url)} failed: ${shown} answered ${res.status} without a Location.`,
-        'Check the URL.',
-      );
-    }
-    let next: URL;
-    try {
-      next = new URL(location, current);
-    } catch {
-      throw new UserError(
-        `Downloading ${displayUrl(url)} failed: ${shown} redirects to an invalid URL.`,
-        'Check the URL.',
-      );
-    }
-    maskUrlSecrets(next.href, logger);
-    if (next.protocol !== 'https:') {
-      throw new UserError(
-        `Downloading ${displayUrl(url)} failed: ${shown} redirects to ${displayUrl(next.href)}, which is not https.`,
-        'Use a URL that serves the model over https all the way (a model is never downloaded over plain http).',
-      );
-    }
-    if (hops >= MAX_REDIRECTS) {
-      throw new UserError(
-        `Downloading ${displayUrl(url)} failed: more than ${MAX_REDIRECTS} redirects.`,
-        'Use the final URL of the model file.',
-      );
-    }
-    current = next.href;
-  }
+function getHttps(url: string, headers: Record<string, string>, opts: UrlDownloadOptions): Promise<Response> {
+  const failed = `Downloading ${displayUrl(url)} failed:`;
+  return httpsGet(url, {
+    fetch: opts.fetch,
+    request: () => ({ headers }),
+    headersTimeoutMs: opts.headersTimeoutMs ?? 60_000,
+    onLocation: (next) => maskUrlSecrets(next.href, opts.logger),
+    refuse: (r) => {
+      switch (r.kind) {
+        case 'no-location':
+          return new UserError(
+            `${failed} ${displayUrl(r.from.href)} answered ${r.status} without a Location.`,
+            'Check the URL.',
+          );
+        case 'invalid-location':
+          return new UserError(
+            `${failed} ${displayUrl(r.from.href)} redirects to an invalid URL.`,
+            'Check the URL.',
+          );
+        case 'not-https':
+          return new UserError(
+            `${failed} ${displayUrl(r.from.href)} redirects to ${displayUrl(r.to.href)}, which is not https.`,
+            'Use a URL that serves the model over https all the way (a model is never downloaded over plain http).',
+          );
+        case 'too-many':
+          return new UserError(
+            `${failed} more than ${r.max} redirects.`,
+            'Use the final URL of the model file.',
+          );
+      }
+    },
+  }).then(({ res }) => res);
 }
 
 /** The file name the URL's last path segment gives (model.onnx when it has none). */
@@ -102,7 +89,6 @@ export function fileNameOf(url: string): string {
 export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promise<ExpectedFile> {
   const shown = displayUrl(url);
   maskUrlSecrets(url, opts.logger);
-  const doFetch = opts.fetch ?? fetch;
   const name = fileNameOf(url);
   await mkdir(opts.destDir, { recursive: true });
   const target = join(opts.destDir, name);
@@ -122,19 +108,7 @@ export async function downloadUrl(url: string, opts: UrlDownloadOptions): Promis
       headers.range = `bytes=${received}-`;
       headers['if-range'] = validator!;
     }
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), opts.headersTimeoutMs ?? 60_000);
-    let res: Response;
-    try {
-      res = await getHttps(url, { headers, signal: controller.signal }, doFetch, opts.logger);
-    } catch (e) {
-      if (e instanceof UserError) throw e;
-      if (controller.signal.aborted)
-        throw new RetryableError(`GET ${shown} timed out`, undefined, { cause: e });
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+    const res = await getHttps(url, headers, opts);
     if (!res.ok) {
       await res.body?.cancel();
       if (isRetryableStatus(res.status)) {

@@ -15,6 +15,7 @@
 import { cp, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { httpsGet } from '../util/https-get.js';
 import type { Logger } from '../util/log.js';
 import {
   RetryableError,
@@ -213,76 +214,67 @@ async function fromHub(
   return { source: `${base}/${where}`, files, repo: ref.repo, revision: ref.revision, commit };
 }
 
-/** One GET with its redirects followed by hand: https only, the token for the endpoint's origin only. */
+/** One GET through `httpsGet`: https redirects only, the token for the endpoint's origin only. */
 async function hubGet(url: string, origin: string, opts: TokenizerFetchOptions): Promise<HubAnswer> {
-  const doFetch = opts.fetch ?? fetch;
-  let current = new URL(url);
   let commit: string | undefined;
-  for (let hop = 0; ; hop++) {
-    if (current.protocol !== 'https:') {
-      throw new UserError(
-        `The Hugging Face Hub redirected ${url} to ${current.origin}${current.pathname}, which is not https.`,
-        'Check huggingface-endpoint; the action follows https redirects only.',
-      );
-    }
-    const headers: Record<string, string> = { 'user-agent': 'package-onnx-model' };
-    if (opts.token && current.origin === origin) headers.authorization = `Bearer ${opts.token}`;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), 60_000);
-    let res: Response;
-    try {
-      res = await doFetch(current, { headers, redirect: 'manual', signal: controller.signal });
-    } catch (e) {
-      throw new RetryableError(
-        `GET ${current.origin}${current.pathname} ${controller.signal.aborted ? 'timed out' : `failed (${(e as Error).message})`}`,
-        undefined,
-        { cause: e },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-    const reported = res.headers.get('x-repo-commit');
-    if (reported && /^[0-9a-f]{40}$/.test(reported) && current.origin === origin) commit ??= reported;
-    const location = res.headers.get('location');
-    if (res.status >= 300 && res.status < 400 && location) {
-      await res.body?.cancel();
-      if (hop >= MAX_REDIRECTS) throw new RetryableError(`GET ${url}: more than ${MAX_REDIRECTS} redirects`);
-      current = new URL(location, current);
-      continue;
-    }
-    if (isRetryableStatus(res.status)) {
-      await res.body?.cancel();
-      throw new RetryableError(
-        `GET ${current.origin}${current.pathname} returned ${res.status}`,
-        parseRetryAfter(res.headers.get('retry-after')),
-      );
-    }
-    if (!res.ok) {
-      const text = await res.text().catch(() => '');
-      let message = res.headers.get('x-error-message') ?? undefined;
-      try {
-        const parsed = JSON.parse(text) as { error?: unknown };
-        if (typeof parsed.error === 'string') message = parsed.error;
-      } catch {
-        // not JSON: the header (or nothing) describes it
-      }
-      return {
-        status: res.status,
-        commit,
-        errorCode: res.headers.get('x-error-code') ?? undefined,
-        errorMessage: message,
-      };
-    }
-    const length = Number(res.headers.get('content-length') ?? '0');
-    if (length > MAX_FILE_BYTES) {
-      await res.body?.cancel();
-      throw new UserError(
-        `${url} is ${length} bytes, more than a tokenizer file may be (${MAX_FILE_BYTES}).`,
-        'Check the tokenizer repository.',
-      );
-    }
-    return { status: 200, body: Buffer.from(await res.arrayBuffer()), commit };
+  const { res, url: answered } = await httpsGet(url, {
+    fetch: opts.fetch,
+    request: (hop) => ({
+      headers: {
+        'user-agent': 'package-onnx-model',
+        ...(opts.token && hop.origin === origin ? { authorization: `Bearer ${opts.token}` } : {}),
+      },
+    }),
+    headersTimeoutMs: 60_000,
+    maxRedirects: MAX_REDIRECTS,
+    onResponse: (hopRes, hop) => {
+      const reported = hopRes.headers.get('x-repo-commit');
+      if (reported && /^[0-9a-f]{40}$/.test(reported) && hop.origin === origin) commit ??= reported;
+    },
+    refuse: (r) =>
+      r.kind === 'not-https'
+        ? new UserError(
+            `The Hugging Face Hub redirected ${url} to ${r.to.origin}${r.to.pathname}, which is not https.`,
+            'Check huggingface-endpoint; the action follows https redirects only.',
+          )
+        : new RetryableError(
+            r.kind === 'too-many'
+              ? `GET ${url}: more than ${r.max} redirects`
+              : `GET ${url}: a redirect from ${r.from.origin}${r.from.pathname} without a valid Location`,
+          ),
+  });
+  if (isRetryableStatus(res.status)) {
+    await res.body?.cancel();
+    throw new RetryableError(
+      `GET ${answered.origin}${answered.pathname} returned ${res.status}`,
+      parseRetryAfter(res.headers.get('retry-after')),
+    );
   }
+  if (!res.ok) {
+    const text = await res.text().catch(() => '');
+    let message = res.headers.get('x-error-message') ?? undefined;
+    try {
+      const parsed = JSON.parse(text) as { error?: unknown };
+      if (typeof parsed.error === 'string') message = parsed.error;
+    } catch {
+      // not JSON: the header (or nothing) describes it
+    }
+    return {
+      status: res.status,
+      commit,
+      errorCode: res.headers.get('x-error-code') ?? undefined,
+      errorMessage: message,
+    };
+  }
+  const length = Number(res.headers.get('content-length') ?? '0');
+  if (length > MAX_FILE_BYTES) {
+    await res.body?.cancel();
+    throw new UserError(
+      `${url} is ${length} bytes, more than a tokenizer file may be (${MAX_FILE_BYTES}).`,
+      'Check the tokenizer repository.',
+    );
+  }
+  return { status: 200, body: Buffer.from(await res.arrayBuffer()), commit };
 }
 
 function hubError(
