@@ -31,20 +31,50 @@ export const MODEL_LABELS = {
 } as const;
 
 export interface BuildOptions {
+  base: BaseSelection;
+  model: ModelFacts;
+  server: ServerPayload;
+  metadata: ImageMetadata;
+  /** How to reach the registries (the base's, earlier images'). */
+  registries?: RegistryAccess;
+  reuse?: LayerReuse;
+  output: BuildOutput;
+  logger: Logger;
+}
+
+/** The base image and the platforms taken from it. */
+export interface BaseSelection {
   /** `oci-layout:PATH`, `oci-archive:PATH` or a registry reference. */
-  base: string;
+  image: string;
   /** `os/arch` list; each must be in the base. */
   platforms: string[];
+}
+
+/** The model's files and identity (the `model` labels and the layer's history). */
+export interface ModelFacts {
+  dir: string;
+  name: string;
+  version: string;
+  sha256: string;
+  source: string;
+}
+
+/** The server: its runtime per platform and its settings. */
+export interface ServerPayload {
   /** Staged runtime directory per platform (`stageRuntime(p).dir`), keyed by platform. */
   runtime: Record<string, string>;
-  modelDir: string;
-  modelName: string;
-  modelVersion: string;
-  modelSha256: string;
-  modelSource: string;
+  /**
+   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
+   * are when their media type matches the base's; else the layer is built from `runtime`.
+   */
+  runtimeLayers?: Record<string, RuntimeLayer>;
   /** Server settings baked into the image env (PORT, WORKERS, ...). */
   env: Record<string, string>;
   port: number;
+}
+
+/** Labels and times. */
+export interface ImageMetadata {
   /** User labels: they override the generated ones. */
   labels: Record<string, string>;
   source?: string;
@@ -52,14 +82,18 @@ export interface BuildOptions {
   licenses?: string;
   /** Seconds since the epoch for mtimes and `created` (default 0 for mtimes, the base's `created`). */
   sourceDateEpoch?: number;
+}
+
+export interface RegistryAccess {
   /** Push credentials and registry host: reused for a base on the same host (as docker login would). */
   registryAuth?: RegistryCredentials;
   pushRegistry?: string;
   baseAuth?: RegistryCredentials;
   insecureRegistries?: string[];
-  logger: Logger;
-  workDir: string;
   fetch?: typeof fetch;
+}
+
+export interface LayerReuse {
   /**
    * Earlier images (`registry/repo:tag`, normally the target's tags) whose layers may be reused: a
    * layer whose diff_id (uncompressed content) matches one of theirs is not compressed again; the
@@ -67,14 +101,14 @@ export interface BuildOptions {
    * Docker and BuildKit reuse layers, minus their trust in the registry). Read with `registryAuth` when
    * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
-  reuseLayersFrom?: string[];
-  /** The layers `reuseLayersFrom` offers, when the caller read them already (`reusableLayers`). */
-  reusable?: Map<string, ReusableLayer>;
-  /**
-   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
-   * are when their media type matches the base's; else the layer is built from `runtime`.
-   */
-  runtimeLayers?: Record<string, RuntimeLayer>;
+  from?: string[];
+  /** The layers `from` offers, when the caller read them already (`reusableLayers`). */
+  layers?: Map<string, ReusableLayer>;
+}
+
+export interface BuildOutput {
+  /** The OCI image layout everything is written to. */
+  workDir: string;
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
   gzipLevel?: number;
 }
@@ -182,23 +216,28 @@ export function mergeEnv(baseEnv: unknown, ours: Record<string, string>): string
   return out;
 }
 
-export function imageLabels(opts: BuildOptions, base: BaseImage, created: string): Record<string, string> {
+export function imageLabels(
+  model: ModelFacts,
+  meta: ImageMetadata,
+  base: BaseImage,
+  created: string,
+): Record<string, string> {
   const l: Record<string, string> = {
     'org.opencontainers.image.created': created,
-    'org.opencontainers.image.title': opts.modelName,
-    'org.opencontainers.image.description': `ONNX model ${opts.modelName} version ${opts.modelVersion}, served over HTTP (/predict, Open Inference Protocol v2, KServe v1)`,
-    'org.opencontainers.image.version': opts.modelVersion,
+    'org.opencontainers.image.title': model.name,
+    'org.opencontainers.image.description': `ONNX model ${model.name} version ${model.version}, served over HTTP (/predict, Open Inference Protocol v2, KServe v1)`,
+    'org.opencontainers.image.version': model.version,
     'org.opencontainers.image.base.name': base.name,
     'org.opencontainers.image.base.digest': base.digest,
-    ...(opts.source && { 'org.opencontainers.image.source': opts.source }),
-    ...(opts.revision && { 'org.opencontainers.image.revision': opts.revision }),
-    ...(opts.licenses && { 'org.opencontainers.image.licenses': opts.licenses }),
-    [MODEL_LABELS.name]: opts.modelName,
-    [MODEL_LABELS.version]: opts.modelVersion,
-    [MODEL_LABELS.sha256]: opts.modelSha256,
-    [MODEL_LABELS.source]: opts.modelSource,
+    ...(meta.source && { 'org.opencontainers.image.source': meta.source }),
+    ...(meta.revision && { 'org.opencontainers.image.revision': meta.revision }),
+    ...(meta.licenses && { 'org.opencontainers.image.licenses': meta.licenses }),
+    [MODEL_LABELS.name]: model.name,
+    [MODEL_LABELS.version]: model.version,
+    [MODEL_LABELS.sha256]: model.sha256,
+    [MODEL_LABELS.source]: model.source,
   };
-  return { ...l, ...opts.labels };
+  return { ...l, ...meta.labels };
 }
 
 function sortedRecord(r: Record<string, string>): Record<string, string> {
@@ -257,11 +296,12 @@ type MediaTypes = ReturnType<typeof familyTypes>;
 export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const { base, selected } = await loadSelectedBase(opts);
   const types = familyTypes(base.family);
-  const created = createdTime(opts.sourceDateEpoch, selected);
-  const labels = imageLabels(opts, base, created);
-  const store = new BlobStore(opts.workDir);
+  const created = createdTime(opts.metadata.sourceDateEpoch, selected);
+  const labels = imageLabels(opts.model, opts.metadata, base, created);
+  const store = new BlobStore(opts.output.workDir);
   const { model, runtimes } = await buildLayers(opts, store, selected, types);
   const blobs = new Map<string, BlobRecord>();
+  const { server } = opts;
   const context: PlatformContext = {
     store,
     blobs,
@@ -269,16 +309,16 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     types,
     created,
     labels,
-    env: { NODE_ENV: 'production', ...opts.env, MODEL_DIR: MODEL_PATH, PORT: String(opts.port) },
-    port: opts.port,
-    modelCreatedBy: `COPY model ${opts.modelName}:${opts.modelVersion} ${MODEL_PATH}`,
+    env: { NODE_ENV: 'production', ...server.env, MODEL_DIR: MODEL_PATH, PORT: String(server.port) },
+    port: server.port,
+    modelCreatedBy: `COPY model ${opts.model.name}:${opts.model.version} ${MODEL_PATH}`,
   };
   const platforms: BuiltPlatform[] = [];
   for (const [i, bp] of selected.entries()) {
     platforms.push(await assemblePlatform(context, bp, runtimes[i] as ProducedLayer, model));
   }
   const top = await writeTop(context, selected, platforms);
-  await writeLayoutIndex(opts.workDir, top);
+  await writeLayoutIndex(opts.output.workDir, top);
   return {
     digest: top.digest,
     mediaType: top.mediaType,
@@ -289,26 +329,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     base: baseInfo(base),
     labels,
     store,
-    workDir: opts.workDir,
+    workDir: opts.output.workDir,
   };
 }
 
 /** The base image, and its platforms that were requested (each must be there). */
 async function loadSelectedBase(opts: BuildOptions): Promise<{ base: BaseImage; selected: BasePlatform[] }> {
-  if (opts.platforms.length === 0) {
+  const { image, platforms } = opts.base;
+  if (platforms.length === 0) {
     throw new UserError('No platforms requested.', "Set platforms, e.g. 'linux/amd64,linux/arm64'.");
   }
-  const requested = [...new Set(opts.platforms.map((p) => platformKey(p)))];
-  await mkdir(opts.workDir, { recursive: true });
-  const base = await loadBase(opts.base, {
-    logger: opts.logger,
-    workDir: opts.workDir,
-    ...(opts.pushRegistry && { pushRegistry: opts.pushRegistry }),
-    ...(opts.registryAuth && { registryAuth: opts.registryAuth }),
-    ...(opts.baseAuth && { baseAuth: opts.baseAuth }),
-    ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
-    ...(opts.fetch && { fetch: opts.fetch }),
-  });
+  const requested = [...new Set(platforms.map((p) => platformKey(p)))];
+  const { workDir } = opts.output;
+  await mkdir(workDir, { recursive: true });
+  const base = await loadBase(image, { logger: opts.logger, workDir, ...opts.registries });
   return { base, selected: selectPlatforms(base, requested) };
 }
 
@@ -330,46 +364,41 @@ async function buildLayers(
   types: MediaTypes,
 ): Promise<{ model: ProducedLayer; runtimes: ProducedLayer[] }> {
   const t0 = Date.now();
+  const { model, server, metadata } = opts;
   // Model files are data: read-only (0444) whatever their mode on disk, folders 0555.
-  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`, { executable: false });
+  const modelEntries = await entriesFromDir(model.dir, `${IMAGE_ROOT}/model`, { executable: false });
   if (!modelEntries.some((e) => e.type === 'file')) {
     throw new UserError(
-      `The model directory ${opts.modelDir} is empty.`,
+      `The model directory ${model.dir} is empty.`,
       'Download the model first; the directory must hold the .onnx file.',
     );
   }
   const producer = new LayerProducer(store, await offeredLayers(opts, types), opts.logger, {
     mediaType: types.layer,
-    level: opts.gzipLevel ?? GZIP_LEVEL,
-    ...(opts.sourceDateEpoch !== undefined && { sourceDateEpoch: opts.sourceDateEpoch }),
+    level: opts.output.gzipLevel ?? GZIP_LEVEL,
+    ...(metadata.sourceDateEpoch !== undefined && { sourceDateEpoch: metadata.sourceDateEpoch }),
   });
   const runtimeLayers = selected.map(async (bp) => {
-    const verified = opts.runtimeLayers?.[bp.key];
+    const verified = server.runtimeLayers?.[bp.key];
     if (verified?.mediaType === types.layer) return producer.verified(verified);
-    const dir = opts.runtime[bp.key];
+    const dir = server.runtime[bp.key];
     if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
     return producer.runtime(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
   });
-  const [model, ...runtimes] = await Promise.all([producer.model(modelEntries), ...runtimeLayers]);
-  if (!model) throw new Error('model layer missing');
+  const [modelLayer, ...runtimes] = await Promise.all([producer.model(modelEntries), ...runtimeLayers]);
+  if (!modelLayer) throw new Error('model layer missing');
   opts.logger.info(
-    `Built ${runtimes.length + 1} layers (${producer.reused} reused from earlier images, verified: ${(producer.reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(model.size / 1e6).toFixed(1)} MB compressed)`,
+    `Built ${runtimes.length + 1} layers (${producer.reused} reused from earlier images, verified: ${(producer.reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
   );
-  return { model, runtimes };
+  return { model: modelLayer, runtimes };
 }
 
 /** The layers earlier images offer for reuse, by diff_id (none when no earlier image is named). */
 async function offeredLayers(opts: BuildOptions, types: MediaTypes): Promise<Map<string, ReusableLayer>> {
-  if (opts.reusable) return opts.reusable;
-  if (!opts.reuseLayersFrom || opts.reuseLayersFrom.length === 0) return new Map();
-  return reusableLayers(opts.reuseLayersFrom, {
-    logger: opts.logger,
-    layerMediaType: types.layer,
-    ...(opts.pushRegistry && { pushRegistry: opts.pushRegistry }),
-    ...(opts.registryAuth && { registryAuth: opts.registryAuth }),
-    ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
-    ...(opts.fetch && { fetch: opts.fetch }),
-  });
+  const { from, layers } = opts.reuse ?? {};
+  if (layers) return layers;
+  if (!from || from.length === 0) return new Map();
+  return reusableLayers(from, { logger: opts.logger, layerMediaType: types.layer, ...opts.registries });
 }
 
 /**
