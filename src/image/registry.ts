@@ -14,7 +14,7 @@ import { checkHttpUrl, type RegistryCredentials } from './auth.js';
 import { BlobStore, DigestMismatchError, sha256 } from './blobs.js';
 import { MANIFEST_ACCEPT } from './oci.js';
 import { registryBaseUrl } from './reference.js';
-import { RegistryTransport, describeStatus, type RequestSpec } from './transport.js';
+import { RegistryTransport, describeStatus } from './transport.js';
 
 export type { RegistryCredentials } from './auth.js';
 
@@ -134,10 +134,6 @@ export class RegistryClient {
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
   }
 
-  private request(spec: RequestSpec, retry = true): Promise<Response> {
-    return this.http.request(spec, retry);
-  }
-
   private repoUrl(repository: string, rest: string): string {
     return `${this.baseUrl}/v2/${repository}/${rest}`;
   }
@@ -147,7 +143,7 @@ export class RegistryClient {
     repository: string,
     reference: string,
   ): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'GET',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
@@ -166,7 +162,7 @@ export class RegistryClient {
 
   /** Digest of a manifest by tag, or undefined when the tag does not exist. */
   async headManifest(repository: string, reference: string): Promise<string | undefined> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'HEAD',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
@@ -181,7 +177,7 @@ export class RegistryClient {
 
   /** GET of a blob, without retries of its own: callers retry the whole read (body included). */
   private async blobResponse(repository: string, digest: string): Promise<Response> {
-    const res = await this.request(
+    const res = await this.http.request(
       {
         method: 'GET',
         url: this.repoUrl(repository, `blobs/${digest}`),
@@ -232,7 +228,7 @@ export class RegistryClient {
 
   /** True when the repository already has the blob. */
   async hasBlob(repository: string, digest: string): Promise<boolean> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'HEAD',
       url: this.repoUrl(repository, `blobs/${digest}`),
       repository,
@@ -281,7 +277,7 @@ export class RegistryClient {
           `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`,
         )
       : this.repoUrl(repository, 'blobs/uploads/');
-    const res = await this.request(
+    const res = await this.http.request(
       {
         method: 'POST',
         url: start,
@@ -307,7 +303,7 @@ export class RegistryClient {
     for (let offset = 0; offset < blob.size;) {
       const from = offset;
       const end = Math.min(blob.size, from + this.chunkSize);
-      const patch = await this.request(
+      const patch = await this.http.request(
         {
           method: 'PATCH',
           url: location,
@@ -332,7 +328,7 @@ export class RegistryClient {
     const put = new URL(location);
     put.searchParams.set('digest', blob.digest);
     const monolithic = blob.size <= this.monolithicLimit;
-    const done = await this.request(
+    const done = await this.http.request(
       {
         method: 'PUT',
         url: put.href,
@@ -367,7 +363,7 @@ export class RegistryClient {
     mediaType: string,
     onHeaders?: (headers: Headers) => void,
   ): Promise<string> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'PUT',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
