@@ -8,15 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TIMED_OUT, runTool } from '../src/util/exec.js';
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('runTool', () => {
   afterEach(() => {
     jest.restoreAllMocks();
@@ -52,7 +43,9 @@ describe('runTool', () => {
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(r.code).toBe(TIMED_OUT);
       expect(r.stderr).toContain('sh -c timed out after 0.5 s');
-      expect(alive(Number(await readFile(pidFile, 'utf8')))).toBe(false);
+      // Signal 0 tests that the process exists: it throws ESRCH for one that is gone.
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
