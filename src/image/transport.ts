@@ -12,13 +12,8 @@
 import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import {
-  RetryableError,
-  isRetryableStatus,
-  parseRetryAfter,
-  withRetry,
-  type RetryOptions,
-} from '../util/retry.js';
+import { RetryableError, isRetryableStatus, parseRetryAfter, withRetry } from '../util/retry.js';
+import type { RetryOptions } from '../util/retry.js';
 import {
   TokenCache,
   basicHeader,
