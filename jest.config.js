@@ -9,6 +9,7 @@
 const UNIT_TESTS = [
   'retry.test.ts',
   'errors.test.ts',
+  'exec.test.ts',
   'server-env.test.ts',
   'pipeline.test.ts',
   'action/inputs.test.ts',

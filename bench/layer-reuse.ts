@@ -31,19 +31,12 @@ async function main(): Promise<void> {
     for (const p of PLATFORMS) runtime[p] = (await stageRuntime(p, { logger: silentLogger, cacheDir })).dir;
     const model = await benchTransformer({ layers: 1, hidden: 64, heads: 2, seed: 2 });
     const opts = (workDir: string): BuildOptions => ({
-      base: `${proxy.host}/base/node:latest`,
-      platforms: PLATFORMS,
-      runtime,
-      modelDir: model,
-      modelName: 'bench',
-      modelVersion: '1',
-      modelSha256: 'c'.repeat(64),
-      modelSource: 'bench',
-      env: {},
-      port: 8080,
-      labels: {},
+      base: { image: `${proxy.host}/base/node:latest`, platforms: PLATFORMS },
+      model: { dir: model, name: 'bench', version: '1', sha256: 'c'.repeat(64), source: 'bench' },
+      server: { runtime, env: {}, port: 8080 },
+      metadata: { labels: {} },
+      output: { workDir },
       logger: silentLogger,
-      workDir,
     });
     const target = parseImageReference(`${proxy.host}/bench/reuse`);
     const first = await buildImage(opts(join(work, 'first')));
@@ -61,7 +54,7 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const again = await buildImage({
           ...opts(join(work, `rerun-${i}-${mode.replace(' ', '-')}`)),
-          reuseLayersFrom: mode === 'no reuse' ? [] : [`${proxy.host}/bench/reuse:latest`],
+          reuse: { from: mode === 'no reuse' ? [] : [`${proxy.host}/bench/reuse:latest`] },
         });
         const t1 = performance.now();
         const pushed = await pushImage(again, target, ['latest'], { logger: silentLogger });

@@ -2,42 +2,15 @@
  * The local Docker engine, used only for the optional container smoke test: load the built image in
  * docker-archive format (every engine version loads it), run it with host networking, remove it.
  */
-import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { UserError } from './errors.js';
 import type { Logger } from './util/log.js';
+import { runTool, type CommandResult } from './util/exec.js';
 import { freePort, lastErrorLine, type RunningServer, waitForReady } from './server-process.js';
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunCommand = (args: string[], opts?: { timeoutMs?: number }) => Promise<CommandResult>;
 
-export type RunCommand = (
-  args: string[],
-  opts?: { stdinFile?: string; timeoutMs?: number },
-) => Promise<CommandResult>;
-
-/** Runs the `docker` client (DOCKER_HOST from the environment), collecting its output. */
-export const runDocker: RunCommand = (args, opts = {}) =>
-  new Promise((resolve) => {
-    const child = spawn('docker', args, { stdio: [opts.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: 127, stdout, stderr: e.message });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    if (opts.stdinFile && child.stdin) createReadStream(opts.stdinFile).pipe(child.stdin);
-  });
+/** Runs the `docker` client (DOCKER_HOST from the environment) through @actions/exec, silently. */
+export const runDocker: RunCommand = (args, opts = {}) => runTool('docker', args, opts);
 
 /** The engine's version when a Docker engine answers, else undefined. */
 export async function dockerEngineVersion(run: RunCommand = runDocker): Promise<string | undefined> {

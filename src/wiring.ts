@@ -207,29 +207,38 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
           ? await credentialsFor(baseHost, true)
           : undefined;
       const img = await buildImage({
-        base: opts.baseImage,
-        platforms: opts.platforms,
-        runtime: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
-        modelDir: req.model.dir,
-        modelName: req.model.name,
-        modelVersion: req.model.version,
-        // The model's identity (what model-sha256 pins); the shipped files' digest has its own label.
-        modelSha256: req.model.original?.sha256 ?? req.model.sha256,
-        modelSource: req.model.source,
-        env: serverEnv(req.model, opts.serverEnv),
-        port: opts.port,
-        labels: req.labels,
-        source: req.labels['org.opencontainers.image.source'],
-        revision: req.labels['org.opencontainers.image.revision'],
-        sourceDateEpoch: sourceDateEpoch(w.env),
-        registryAuth: pushCreds,
-        pushRegistry: target.registry,
-        baseAuth: baseCreds,
-        insecureRegistries: opts.insecureRegistries,
-        ...(req.reuseLayersFrom.length > 0 && { reusable: await reusableFrom(req.reuseLayersFrom) }),
-        runtimeLayers: req.runtimeLayers,
+        base: { image: opts.baseImage, platforms: opts.platforms },
+        model: {
+          dir: req.model.dir,
+          name: req.model.name,
+          version: req.model.version,
+          // The model's identity (what model-sha256 pins); the shipped files' digest has its own label.
+          sha256: req.model.original?.sha256 ?? req.model.sha256,
+          source: req.model.source,
+        },
+        server: {
+          runtime: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
+          runtimeLayers: req.runtimeLayers,
+          env: serverEnv(req.model, opts.serverEnv),
+          port: opts.port,
+        },
+        metadata: {
+          labels: req.labels,
+          source: req.labels['org.opencontainers.image.source'],
+          revision: req.labels['org.opencontainers.image.revision'],
+          sourceDateEpoch: sourceDateEpoch(w.env),
+        },
+        registries: {
+          registryAuth: pushCreds,
+          pushRegistry: target.registry,
+          baseAuth: baseCreds,
+          insecureRegistries: opts.insecureRegistries,
+        },
+        ...(req.reuseLayersFrom.length > 0 && {
+          reuse: { layers: await reusableFrom(req.reuseLayersFrom) },
+        }),
+        output: { workDir: imageWorkDir },
         logger,
-        workDir: imageWorkDir,
       });
       return {
         ...img,

@@ -62,7 +62,7 @@ const run = promisify(execFile);
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let root: { dir: string; cleanup: () => Promise<void> };
-let common: Omit<BuildOptions, 'workDir'>;
+let common: Omit<BuildOptions, 'output'>;
 
 beforeAll(async () => {
   root = await tempDir('build');
@@ -77,22 +77,27 @@ beforeAll(async () => {
     config: { Entrypoint: ['docker-entrypoint.sh'], Cmd: ['node'], User: 'root' },
   });
   common = {
-    base: `oci-layout:${join(root.dir, 'base')}`,
-    platforms: ['linux/amd64', 'linux/arm64'],
-    runtime: {
-      'linux/amd64': await fakeRuntime(join(root.dir, 'rt-amd64'), 'linux/amd64'),
-      'linux/arm64': await fakeRuntime(join(root.dir, 'rt-arm64'), 'linux/arm64'),
+    base: { image: `oci-layout:${join(root.dir, 'base')}`, platforms: ['linux/amd64', 'linux/arm64'] },
+    server: {
+      runtime: {
+        'linux/amd64': await fakeRuntime(join(root.dir, 'rt-amd64'), 'linux/amd64'),
+        'linux/arm64': await fakeRuntime(join(root.dir, 'rt-arm64'), 'linux/arm64'),
+      },
+      env: { WORKERS: '2' },
+      port: 8080,
     },
-    modelDir: await fakeModel(join(root.dir, 'model'), 100_000),
-    modelName: 'sentiment',
-    modelVersion: '3',
-    modelSha256: 'f'.repeat(64),
-    modelSource: 'azureml://registries/r/models/sentiment/versions/3',
-    env: { WORKERS: '2' },
-    port: 8080,
-    labels: { 'org.opencontainers.image.title': 'custom title', team: 'ml' },
-    source: 'https://github.com/o/r',
-    revision: 'abc123',
+    model: {
+      dir: await fakeModel(join(root.dir, 'model'), 100_000),
+      name: 'sentiment',
+      version: '3',
+      sha256: 'f'.repeat(64),
+      source: 'azureml://registries/r/models/sentiment/versions/3',
+    },
+    metadata: {
+      labels: { 'org.opencontainers.image.title': 'custom title', team: 'ml' },
+      source: 'https://github.com/o/r',
+      revision: 'abc123',
+    },
     logger: silentLogger,
   };
 });
@@ -106,7 +111,7 @@ const configOf = async (img: BuiltImage, i = 0): Promise<Json> =>
 describe('buildImage (offline, OCI layout base)', () => {
   let img: BuiltImage;
   beforeAll(async () => {
-    img = await buildImage({ ...common, workDir: join(root.dir, 'w1') });
+    img = await buildImage({ ...common, output: { workDir: join(root.dir, 'w1') } });
   });
 
   it('writes an index with one manifest per platform, each base layers + runtime + model', async () => {
@@ -159,7 +164,7 @@ describe('buildImage (offline, OCI layout base)', () => {
       'app/model/config.json',
       'app/model/model.onnx',
     ]);
-    expect(model[3]!.data.equals(await readFile(join(common.modelDir, 'model.onnx')))).toBe(true);
+    expect(model[3]!.data.equals(await readFile(join(common.model.dir, 'model.onnx')))).toBe(true);
     const runtime = await untar(gunzipSync(await readFile(img.store.path(m.layers[1].digest))));
     expect(runtime.map((f) => f.name)).toContain('app/server/index.js');
   });
@@ -189,19 +194,23 @@ describe('buildImage (offline, OCI layout base)', () => {
       'org.opencontainers.image.title': 'custom title',
       'org.opencontainers.image.version': '3',
       'org.opencontainers.image.source': 'https://github.com/o/r',
-      'org.opencontainers.image.base.name': common.base,
+      'org.opencontainers.image.base.name': common.base.image,
       'io.github.package-onnx-model.model.sha256': 'f'.repeat(64),
-      'io.github.package-onnx-model.model.source': common.modelSource,
+      'io.github.package-onnx-model.model.source': common.model.source,
       team: 'ml',
     });
     expect(c.Labels['org.opencontainers.image.base.digest']).toMatch(/^sha256:/);
   });
 
   it('the same inputs in another work dir give the same digests; SOURCE_DATE_EPOCH changes them', async () => {
-    const again = await buildImage({ ...common, workDir: join(root.dir, 'w2') });
+    const again = await buildImage({ ...common, output: { workDir: join(root.dir, 'w2') } });
     expect(again.digest).toBe(img.digest);
     expect(again.platforms.map((p) => p.digest)).toEqual(img.platforms.map((p) => p.digest));
-    const dated = await buildImage({ ...common, sourceDateEpoch: 1700000000, workDir: join(root.dir, 'w3') });
+    const dated = await buildImage({
+      ...common,
+      metadata: { ...common.metadata, sourceDateEpoch: 1700000000 },
+      output: { workDir: join(root.dir, 'w3') },
+    });
     expect(dated.digest).not.toBe(img.digest);
     const cfg = await configOf(dated);
     expect(cfg.created).toBe('2023-11-14T22:13:20Z');
@@ -213,8 +222,8 @@ describe('buildImage (offline, OCI layout base)', () => {
     await run('tar', ['-C', join(root.dir, 'base'), '-cf', archive, '.']);
     const fromArchive = await buildImage({
       ...common,
-      base: `oci-archive:${archive}`,
-      workDir: join(root.dir, 'w-arch'),
+      base: { ...common.base, image: `oci-archive:${archive}` },
+      output: { workDir: join(root.dir, 'w-arch') },
     });
     expect(fromArchive.platforms.map((p) => p.layers)).toEqual(img.platforms.map((p) => p.layers));
     const cfg = await configOf(fromArchive);
@@ -225,28 +234,32 @@ describe('buildImage (offline, OCI layout base)', () => {
     const snap = join(root.dir, 'snapshot');
     await mkdir(join(snap, 'blobs'), { recursive: true });
     await mkdir(join(snap, 'model'));
-    await copyFile(join(common.modelDir, 'model.onnx'), join(snap, 'blobs', 'abc'));
+    await copyFile(join(common.model.dir, 'model.onnx'), join(snap, 'blobs', 'abc'));
     await symlink(join(snap, 'blobs', 'abc'), join(snap, 'model', 'model.onnx'));
     const linked = await buildImage({
       ...common,
-      modelDir: join(snap, 'model'),
-      workDir: join(root.dir, 'w-link'),
+      model: { ...common.model, dir: join(snap, 'model') },
+      output: { workDir: join(root.dir, 'w-link') },
     });
     const m = JSON.parse(linked.platforms[0]!.manifest.toString());
     const files = await untar(gunzipSync(await readFile(linked.store.path(m.layers[2].digest))));
     const onnx = files.find((f) => f.name === 'app/model/model.onnx')!;
     expect(onnx.type).toBe('file');
-    expect(onnx.data.equals(await readFile(join(common.modelDir, 'model.onnx')))).toBe(true);
+    expect(onnx.data.equals(await readFile(join(common.model.dir, 'model.onnx')))).toBe(true);
   });
 
   it('model files are read-only (0444) even when executable on disk, folders 0555', async () => {
     const exe = join(root.dir, 'model-exec');
-    await cp(common.modelDir, exe, { recursive: true });
+    await cp(common.model.dir, exe, { recursive: true });
     await mkdir(join(exe, 'tokenizer'), { mode: 0o777 });
     await copyFile(join(exe, 'config.json'), join(exe, 'tokenizer', 'vocab.json'));
     await chmod(join(exe, 'model.onnx'), 0o755);
     await chmod(join(exe, 'tokenizer', 'vocab.json'), 0o777);
-    const built = await buildImage({ ...common, modelDir: exe, workDir: join(root.dir, 'w-exec') });
+    const built = await buildImage({
+      ...common,
+      model: { ...common.model, dir: exe },
+      output: { workDir: join(root.dir, 'w-exec') },
+    });
     const m = JSON.parse(built.platforms[0]!.manifest.toString());
     const files = await untar(gunzipSync(await readFile(built.store.path(m.layers[2].digest))));
     expect(files.map((f) => [f.name, f.mode.toString(8)])).toEqual([
@@ -260,7 +273,11 @@ describe('buildImage (offline, OCI layout base)', () => {
   });
 
   it('one platform gives a single manifest, no index', async () => {
-    const one = await buildImage({ ...common, platforms: ['linux/arm64'], workDir: join(root.dir, 'w4') });
+    const one = await buildImage({
+      ...common,
+      base: { ...common.base, platforms: ['linux/arm64'] },
+      output: { workDir: join(root.dir, 'w4') },
+    });
     expect(one.mediaType).toBe(MediaType.ociManifest);
     expect(one.digest).toBe(one.platforms[0]!.digest);
     expect(one.platforms[0]!.digest).toBe(img.platforms[1]!.digest);
@@ -269,8 +286,8 @@ describe('buildImage (offline, OCI layout base)', () => {
   it('a platform the base lacks is a UserError naming the platforms it has', async () => {
     const err = await buildImage({
       ...common,
-      platforms: ['linux/s390x'],
-      workDir: join(root.dir, 'w5'),
+      base: { ...common.base, platforms: ['linux/s390x'] },
+      output: { workDir: join(root.dir, 'w5') },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toContain('linux/amd64, linux/arm64');
@@ -281,9 +298,8 @@ describe('entrypoint and media types follow the base', () => {
   it('distroless (Entrypoint node): keeps its node binary and numeric non-root user', async () => {
     const img = await buildImage({
       ...common,
-      base: `oci-layout:${join(root.dir, 'distroless')}`,
-      platforms: ['linux/amd64'],
-      workDir: join(root.dir, 'w6'),
+      base: { image: `oci-layout:${join(root.dir, 'distroless')}`, platforms: ['linux/amd64'] },
+      output: { workDir: join(root.dir, 'w6') },
     });
     const c = (await configOf(img)).config;
     expect(c.Entrypoint).toEqual(['/nodejs/bin/node', '/app/server/index.js']);
@@ -294,9 +310,8 @@ describe('entrypoint and media types follow the base', () => {
   it('node:*-slim (docker-entrypoint.sh, Docker media types, root): node from PATH, Docker types, no annotations', async () => {
     const img = await buildImage({
       ...common,
-      base: `oci-layout:${join(root.dir, 'slim')}`,
-      platforms: ['linux/amd64'],
-      workDir: join(root.dir, 'w7'),
+      base: { image: `oci-layout:${join(root.dir, 'slim')}`, platforms: ['linux/amd64'] },
+      output: { workDir: join(root.dir, 'w7') },
     });
     const c = (await configOf(img)).config;
     expect(c.Entrypoint).toEqual(['node', '/app/server/index.js']);

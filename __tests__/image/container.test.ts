@@ -67,19 +67,18 @@ beforeAll(async () => {
   const runtime: Record<string, string> = {};
   for (const p of platforms) runtime[p] = (await stageRuntime(p, { logger: silentLogger, cacheDir })).dir;
   img = await buildImage({
-    base: `oci-layout:${base.layoutDir}`,
-    platforms,
-    runtime,
-    modelDir: EXAMPLE,
-    modelName: 'sentiment',
-    modelVersion: '1',
-    modelSha256: 'b'.repeat(64),
-    modelSource: 'examples/sentiment',
-    env: { WORKERS: '1' },
-    port: 8080,
-    labels: {},
+    base: { image: `oci-layout:${base.layoutDir}`, platforms },
+    model: {
+      dir: EXAMPLE,
+      name: 'sentiment',
+      version: '1',
+      sha256: 'b'.repeat(64),
+      source: 'examples/sentiment',
+    },
+    server: { runtime, env: { WORKERS: '1' }, port: 8080 },
+    metadata: { labels: {} },
+    output: { workDir: join(root.dir, 'work') },
     logger: silentLogger,
-    workDir: join(root.dir, 'work'),
   });
 }, 600_000);
 

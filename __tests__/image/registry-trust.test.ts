@@ -200,19 +200,22 @@ describe('tags', () => {
   beforeAll(async () => {
     await syntheticBase(join(root.dir, 'base'), { platforms: ['linux/amd64'] });
     img = await buildImage({
-      base: `oci-layout:${join(root.dir, 'base')}`,
-      platforms: ['linux/amd64'],
-      runtime: { 'linux/amd64': await fakeRuntime(join(root.dir, 'rt'), 'linux/amd64') },
-      modelDir: await fakeModel(join(root.dir, 'model'), 10_000),
-      modelName: 'm',
-      modelVersion: '2',
-      modelSha256: 'f'.repeat(64),
-      modelSource: 'm:2',
-      env: {},
-      port: 8080,
-      labels: {},
+      base: { image: `oci-layout:${join(root.dir, 'base')}`, platforms: ['linux/amd64'] },
+      model: {
+        dir: await fakeModel(join(root.dir, 'model'), 10_000),
+        name: 'm',
+        version: '2',
+        sha256: 'f'.repeat(64),
+        source: 'm:2',
+      },
+      server: {
+        runtime: { 'linux/amd64': await fakeRuntime(join(root.dir, 'rt'), 'linux/amd64') },
+        env: {},
+        port: 8080,
+      },
+      metadata: { labels: {} },
+      output: { workDir: join(root.dir, 'w') },
       logger: silentLogger,
-      workDir: join(root.dir, 'w'),
     });
   }, 120_000);
 

@@ -79,7 +79,8 @@ let reg: LocalRegistry;
 let proxy: FaultProxy;
 let runtime: Record<string, string>;
 let fakeRt: Record<string, string>;
-let common: Omit<BuildOptions, 'workDir' | 'base'>;
+let common: Omit<BuildOptions, 'output' | 'base'>;
+const platforms = ['linux/amd64', 'linux/arm64'];
 let img: BuiltImage;
 let first: Awaited<ReturnType<typeof pushImage>>;
 const creds = () => ({ username: reg.username, password: reg.password });
@@ -99,25 +100,23 @@ beforeAll(async () => {
     'linux/arm64': await fakeRuntime(join(root.dir, 'frt-arm64'), 'linux/arm64'),
   };
   common = {
-    platforms: ['linux/amd64', 'linux/arm64'],
-    runtime,
-    modelDir: EXAMPLE,
-    modelName: 'sentiment',
-    modelVersion: '1',
-    modelSha256: 'a'.repeat(64),
-    modelSource: 'azureml:sentiment:1',
-    env: {},
-    port: 8080,
-    labels: {},
-    registryAuth: creds(),
-    pushRegistry: proxy.host,
+    server: { runtime, env: {}, port: 8080 },
+    model: {
+      dir: EXAMPLE,
+      name: 'sentiment',
+      version: '1',
+      sha256: 'a'.repeat(64),
+      source: 'azureml:sentiment:1',
+    },
+    metadata: { labels: {} },
+    registries: { registryAuth: creds(), pushRegistry: proxy.host },
     logger: silentLogger,
   };
   // The base lives on the same registry (reached through the proxy): push credentials serve it.
   img = await buildImage({
     ...common,
-    base: `${proxy.host}/base/node:latest`,
-    workDir: join(root.dir, 'w-main'),
+    base: { image: `${proxy.host}/base/node:latest`, platforms },
+    output: { workDir: join(root.dir, 'w-main') },
   });
   proxy.requests.length = 0;
   first = await pushImage(img, parseImageReference(`${proxy.host}/Team/Sentiment`), ['1', 'latest'], {
@@ -240,8 +239,8 @@ describe('push to an htpasswd registry', () => {
   it('a rebuild in another work dir gives the same digests', async () => {
     const again = await buildImage({
       ...common,
-      base: `${proxy.host}/base/node:latest`,
-      workDir: join(root.dir, 'w-again'),
+      base: { image: `${proxy.host}/base/node:latest`, platforms },
+      output: { workDir: join(root.dir, 'w-again') },
     });
     expect(again.digest).toBe(img.digest);
   });
@@ -250,14 +249,13 @@ describe('push to an htpasswd registry', () => {
     const log = capture();
     const opts = {
       ...common,
-      modelDir: await fakeModel(join(root.dir, 'model-v2'), 50_000, 3),
-      modelVersion: '2',
-      base: `${proxy.host}/base/node:latest`,
+      model: { ...common.model, dir: await fakeModel(join(root.dir, 'model-v2'), 50_000, 3), version: '2' },
+      base: { image: `${proxy.host}/base/node:latest`, platforms },
     };
     const v2 = await buildImage({
       ...opts,
-      reuseLayersFrom: [`${proxy.host}/team/sentiment:latest`],
-      workDir: join(root.dir, 'w-v2'),
+      reuse: { from: [`${proxy.host}/team/sentiment:latest`] },
+      output: { workDir: join(root.dir, 'w-v2') },
       logger: log,
     });
     expect(log.lines.join('\n')).toContain('2 reused from earlier images');
@@ -265,7 +263,7 @@ describe('push to an htpasswd registry', () => {
     expect(runtimeOf(v2)).toEqual(runtimeOf(img));
     for (const d of runtimeOf(v2)) expect(v2.blobs.get(d)!.location.kind).toBe('registry');
     // the same compressor: reuse gives the digest a full build gives
-    const full = await buildImage({ ...opts, workDir: join(root.dir, 'w-v2-full') });
+    const full = await buildImage({ ...opts, output: { workDir: join(root.dir, 'w-v2-full') } });
     expect(v2.digest).toBe(full.digest);
     proxy.requests.length = 0;
     const res = await pushImage(v2, parseImageReference(`${proxy.host}/team/sentiment`), ['2', 'latest'], {
@@ -294,9 +292,9 @@ describe('push to an htpasswd registry', () => {
     const log = capture();
     const again = await buildImage({
       ...common,
-      base: `${proxy.host}/base/node:latest`,
-      reuseLayersFrom: [`${proxy.host}/team/gc:1`],
-      workDir: join(root.dir, 'w-gc'),
+      base: { image: `${proxy.host}/base/node:latest`, platforms },
+      reuse: { from: [`${proxy.host}/team/gc:1`] },
+      output: { workDir: join(root.dir, 'w-gc') },
       logger: log,
     });
     expect(log.lines.join('\n')).toContain('2 reused from earlier images'); // amd64 runtime + model, not arm64
@@ -347,9 +345,9 @@ describe('push to an htpasswd registry', () => {
     const log = capture();
     const again = await buildImage({
       ...common,
-      base: `${proxy.host}/base/node:latest`,
-      reuseLayersFrom: [`${proxy.host}/${repo}:1`],
-      workDir: join(root.dir, 'w-tampered'),
+      base: { image: `${proxy.host}/base/node:latest`, platforms },
+      reuse: { from: [`${proxy.host}/${repo}:1`] },
+      output: { workDir: join(root.dir, 'w-tampered') },
       logger: log,
     });
     // The genuine image: the tampered blob is in no manifest and no output; the swap is reported.
@@ -395,9 +393,9 @@ describe('push to an htpasswd registry', () => {
   it('a missing base names the reference', async () => {
     const err = await buildImage({
       ...common,
-      base: `${reg.host}/base/node:nope`,
-      pushRegistry: reg.host,
-      workDir: join(root.dir, 'w-missing'),
+      base: { image: `${reg.host}/base/node:nope`, platforms },
+      registries: { ...common.registries, pushRegistry: reg.host },
+      output: { workDir: join(root.dir, 'w-missing') },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toContain(`Base image ${reg.host}/base/node:nope not found`);
@@ -406,10 +404,9 @@ describe('push to an htpasswd registry', () => {
   it('a platform the registry base lacks names the ones it has', async () => {
     const err = await buildImage({
       ...common,
-      platforms: ['linux/ppc64le'],
-      base: `${reg.host}/base/node:latest`,
-      pushRegistry: reg.host,
-      workDir: join(root.dir, 'w-plat'),
+      base: { image: `${reg.host}/base/node:latest`, platforms: ['linux/ppc64le'] },
+      registries: { ...common.registries, pushRegistry: reg.host },
+      output: { workDir: join(root.dir, 'w-plat') },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toMatch(/has no linux\/ppc64le image; it has: linux\/amd64, linux\/arm64/);
@@ -420,10 +417,10 @@ describe('failures during upload', () => {
   const build = async (name: string, seed: number, size = 200_000) =>
     buildImage({
       ...common,
-      runtime: fakeRt,
-      modelDir: await fakeModel(join(root.dir, `model-${name}`), size, seed),
-      base: `${proxy.host}/base/node:latest`,
-      workDir: join(root.dir, `w-${name}`),
+      server: { ...common.server, runtime: fakeRt },
+      model: { ...common.model, dir: await fakeModel(join(root.dir, `model-${name}`), size, seed) },
+      base: { image: `${proxy.host}/base/node:latest`, platforms },
+      output: { workDir: join(root.dir, `w-${name}`) },
     });
 
   it('429 (Retry-After), 500 and connection resets mid-upload are retried', async () => {
@@ -626,11 +623,13 @@ describe('push to a bearer-token registry', () => {
     const log = capture();
     const image = await buildImage({
       ...common,
-      runtime: fakeRt,
-      base: `${treg.host}/base/node:latest`,
-      pushRegistry: treg.host,
-      registryAuth: { username: treg.username, password: treg.password },
-      workDir: join(root.dir, 'w-token'),
+      server: { ...common.server, runtime: fakeRt },
+      base: { image: `${treg.host}/base/node:latest`, platforms },
+      registries: {
+        pushRegistry: treg.host,
+        registryAuth: { username: treg.username, password: treg.password },
+      },
+      output: { workDir: join(root.dir, 'w-token') },
       logger: log,
     });
     const res = await pushImage(image, parseImageReference(`${treg.host}/team/sentiment`), ['1'], {
@@ -658,11 +657,10 @@ describe('push to a bearer-token registry', () => {
   it('a pull-only user gets the missing-push-permission error', async () => {
     const image = await buildImage({
       ...common,
-      runtime: fakeRt,
-      base: `${treg.host}/base/node:latest`,
-      pushRegistry: treg.host,
-      registryAuth: treg.readOnly,
-      workDir: join(root.dir, 'w-ro'),
+      server: { ...common.server, runtime: fakeRt },
+      base: { image: `${treg.host}/base/node:latest`, platforms },
+      registries: { pushRegistry: treg.host, registryAuth: treg.readOnly },
+      output: { workDir: join(root.dir, 'w-ro') },
     });
     // Count requests in flight: when the push fails, no upload may keep running (or retrying).
     let inFlight = 0;
@@ -690,11 +688,10 @@ describe('push to a bearer-token registry', () => {
   it('a wrong password is rejected by the token service with the named error', async () => {
     const err = await buildImage({
       ...common,
-      runtime: fakeRt,
-      base: `${treg.host}/base/node:latest`,
-      pushRegistry: treg.host,
-      registryAuth: { username: treg.username, password: 'nope' },
-      workDir: join(root.dir, 'w-badtoken'),
+      server: { ...common.server, runtime: fakeRt },
+      base: { image: `${treg.host}/base/node:latest`, platforms },
+      registries: { pushRegistry: treg.host, registryAuth: { username: treg.username, password: 'nope' } },
+      output: { workDir: join(root.dir, 'w-badtoken') },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toContain(`credentials rejected by ${treg.host} for base/node`);
@@ -703,11 +700,10 @@ describe('push to a bearer-token registry', () => {
   it('an anonymous pull of a private base asks for credentials', async () => {
     const err = await buildImage({
       ...common,
-      runtime: fakeRt,
-      base: `${treg.host}/base/node:latest`,
-      pushRegistry: 'elsewhere.example',
-      registryAuth: undefined,
-      workDir: join(root.dir, 'w-anon'),
+      server: { ...common.server, runtime: fakeRt },
+      base: { image: `${treg.host}/base/node:latest`, platforms },
+      registries: { pushRegistry: 'elsewhere.example', registryAuth: undefined },
+      output: { workDir: join(root.dir, 'w-anon') },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(String(err)).toContain(`${treg.host} requires credentials for base/node`);

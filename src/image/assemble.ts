@@ -31,20 +31,50 @@ export const MODEL_LABELS = {
 } as const;
 
 export interface BuildOptions {
+  base: BaseSelection;
+  model: ModelFacts;
+  server: ServerPayload;
+  metadata: ImageMetadata;
+  /** How to reach the registries (the base's, earlier images'). */
+  registries?: RegistryAccess;
+  reuse?: LayerReuse;
+  output: BuildOutput;
+  logger: Logger;
+}
+
+/** The base image and the platforms taken from it. */
+export interface BaseSelection {
   /** `oci-layout:PATH`, `oci-archive:PATH` or a registry reference. */
-  base: string;
+  image: string;
   /** `os/arch` list; each must be in the base. */
   platforms: string[];
+}
+
+/** The model's files and identity (the `model` labels and the layer's history). */
+export interface ModelFacts {
+  dir: string;
+  name: string;
+  version: string;
+  sha256: string;
+  source: string;
+}
+
+/** The server: its runtime per platform and its settings. */
+export interface ServerPayload {
   /** Staged runtime directory per platform (`stageRuntime(p).dir`), keyed by platform. */
   runtime: Record<string, string>;
-  modelDir: string;
-  modelName: string;
-  modelVersion: string;
-  modelSha256: string;
-  modelSource: string;
+  /**
+   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
+   * are when their media type matches the base's; else the layer is built from `runtime`.
+   */
+  runtimeLayers?: Record<string, RuntimeLayer>;
   /** Server settings baked into the image env (PORT, WORKERS, ...). */
   env: Record<string, string>;
   port: number;
+}
+
+/** Labels and times. */
+export interface ImageMetadata {
   /** User labels: they override the generated ones. */
   labels: Record<string, string>;
   source?: string;
@@ -52,14 +82,18 @@ export interface BuildOptions {
   licenses?: string;
   /** Seconds since the epoch for mtimes and `created` (default 0 for mtimes, the base's `created`). */
   sourceDateEpoch?: number;
+}
+
+export interface RegistryAccess {
   /** Push credentials and registry host: reused for a base on the same host (as docker login would). */
   registryAuth?: RegistryCredentials;
   pushRegistry?: string;
   baseAuth?: RegistryCredentials;
   insecureRegistries?: string[];
-  logger: Logger;
-  workDir: string;
   fetch?: typeof fetch;
+}
+
+export interface LayerReuse {
   /**
    * Earlier images (`registry/repo:tag`, normally the target's tags) whose layers may be reused: a
    * layer whose diff_id (uncompressed content) matches one of theirs is not compressed again; the
@@ -67,14 +101,14 @@ export interface BuildOptions {
    * Docker and BuildKit reuse layers, minus their trust in the registry). Read with `registryAuth` when
    * on the push registry; missing, unreadable or mismatching ones are ignored (mismatches warned).
    */
-  reuseLayersFrom?: string[];
-  /** The layers `reuseLayersFrom` offers, when the caller read them already (`reusableLayers`). */
-  reusable?: Map<string, ReusableLayer>;
-  /**
-   * Runtime layers already verified in a registry (`provideRuntimes`), by platform: referenced as they
-   * are when their media type matches the base's; else the layer is built from `runtime`.
-   */
-  runtimeLayers?: Record<string, RuntimeLayer>;
+  from?: string[];
+  /** The layers `from` offers, when the caller read them already (`reusableLayers`). */
+  layers?: Map<string, ReusableLayer>;
+}
+
+export interface BuildOutput {
+  /** The OCI image layout everything is written to. */
+  workDir: string;
   /** gzip level for the layers (default GZIP_LEVEL). Part of the digest: keep it fixed. */
   gzipLevel?: number;
 }
@@ -182,23 +216,28 @@ export function mergeEnv(baseEnv: unknown, ours: Record<string, string>): string
   return out;
 }
 
-export function imageLabels(opts: BuildOptions, base: BaseImage, created: string): Record<string, string> {
+export function imageLabels(
+  model: ModelFacts,
+  meta: ImageMetadata,
+  base: BaseImage,
+  created: string,
+): Record<string, string> {
   const l: Record<string, string> = {
     'org.opencontainers.image.created': created,
-    'org.opencontainers.image.title': opts.modelName,
-    'org.opencontainers.image.description': `ONNX model ${opts.modelName} version ${opts.modelVersion}, served over HTTP (/predict, Open Inference Protocol v2, KServe v1)`,
-    'org.opencontainers.image.version': opts.modelVersion,
+    'org.opencontainers.image.title': model.name,
+    'org.opencontainers.image.description': `ONNX model ${model.name} version ${model.version}, served over HTTP (/predict, Open Inference Protocol v2, KServe v1)`,
+    'org.opencontainers.image.version': model.version,
     'org.opencontainers.image.base.name': base.name,
     'org.opencontainers.image.base.digest': base.digest,
-    ...(opts.source && { 'org.opencontainers.image.source': opts.source }),
-    ...(opts.revision && { 'org.opencontainers.image.revision': opts.revision }),
-    ...(opts.licenses && { 'org.opencontainers.image.licenses': opts.licenses }),
-    [MODEL_LABELS.name]: opts.modelName,
-    [MODEL_LABELS.version]: opts.modelVersion,
-    [MODEL_LABELS.sha256]: opts.modelSha256,
-    [MODEL_LABELS.source]: opts.modelSource,
+    ...(meta.source && { 'org.opencontainers.image.source': meta.source }),
+    ...(meta.revision && { 'org.opencontainers.image.revision': meta.revision }),
+    ...(meta.licenses && { 'org.opencontainers.image.licenses': meta.licenses }),
+    [MODEL_LABELS.name]: model.name,
+    [MODEL_LABELS.version]: model.version,
+    [MODEL_LABELS.sha256]: model.sha256,
+    [MODEL_LABELS.source]: model.source,
   };
-  return { ...l, ...opts.labels };
+  return { ...l, ...meta.labels };
 }
 
 function sortedRecord(r: Record<string, string>): Record<string, string> {
@@ -252,218 +291,34 @@ function baseBlobLocation(base: BaseImage, digest: string): BlobLocation {
     : { kind: 'registry', client: base.location.client, repository: base.location.ref.repository };
 }
 
+type MediaTypes = ReturnType<typeof familyTypes>;
+
 export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
-  if (opts.platforms.length === 0) {
-    throw new UserError('No platforms requested.', "Set platforms, e.g. 'linux/amd64,linux/arm64'.");
-  }
-  const requested = [...new Set(opts.platforms.map((p) => platformKey(p)))];
-  const store = new BlobStore(opts.workDir);
-  await mkdir(opts.workDir, { recursive: true });
-  const base = await loadBase(opts.base, {
-    logger: opts.logger,
-    workDir: opts.workDir,
-    ...(opts.pushRegistry && { pushRegistry: opts.pushRegistry }),
-    ...(opts.registryAuth && { registryAuth: opts.registryAuth }),
-    ...(opts.baseAuth && { baseAuth: opts.baseAuth }),
-    ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
-    ...(opts.fetch && { fetch: opts.fetch }),
-  });
-  const selected = selectPlatforms(base, requested);
+  const { base, selected } = await loadSelectedBase(opts);
   const types = familyTypes(base.family);
-  const created =
-    opts.sourceDateEpoch !== undefined
-      ? rfc3339(opts.sourceDateEpoch)
-      : typeof selected[0]?.config['created'] === 'string'
-        ? (selected[0].config['created'] as string)
-        : rfc3339(0);
-  const labels = imageLabels(opts, base, created);
-  const env = { NODE_ENV: 'production', ...opts.env, MODEL_DIR: MODEL_PATH, PORT: String(opts.port) };
-  const layerOpts = {
-    mediaType: types.layer,
-    level: opts.gzipLevel ?? GZIP_LEVEL,
-    ...(opts.sourceDateEpoch !== undefined && { sourceDateEpoch: opts.sourceDateEpoch }),
-  };
-
-  const t0 = Date.now();
-  // Model files are data: read-only (0444) whatever their mode on disk, folders 0555.
-  const modelEntries = await entriesFromDir(opts.modelDir, `${IMAGE_ROOT}/model`, { executable: false });
-  const modelFiles = modelEntries.filter((e) => e.type === 'file');
-  if (modelFiles.length === 0) {
-    throw new UserError(
-      `The model directory ${opts.modelDir} is empty.`,
-      'Download the model first; the directory must hold the .onnx file.',
-    );
-  }
-  // Layers an earlier image already has (same diff_id) are referenced, not compressed again.
-  const reuse =
-    opts.reusable ??
-    (opts.reuseLayersFrom && opts.reuseLayersFrom.length > 0
-      ? await reusableLayers(opts.reuseLayersFrom, {
-          logger: opts.logger,
-          layerMediaType: types.layer,
-          ...(opts.pushRegistry && { pushRegistry: opts.pushRegistry }),
-          ...(opts.registryAuth && { registryAuth: opts.registryAuth }),
-          ...(opts.insecureRegistries && { insecureRegistries: opts.insecureRegistries }),
-          ...(opts.fetch && { fetch: opts.fetch }),
-        })
-      : new Map<string, ReusableLayer>());
-  let reused = 0;
-  let reuseFetched = 0;
-  /** A registry blob with `diffId`, referenced once verified; undefined when none verifies. */
-  const reference = async (diffId: string): Promise<ProducedLayer | undefined> => {
-    const found = reuse.get(diffId);
-    const hit = found?.mediaType === types.layer ? found : undefined;
-    // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
-    // diff_id computed from our own files. They stay in the store for the outputs; the location keeps
-    // the registry so that a push to another repository there can mount the blob.
-    const ok = hit && (await verifyReusable(hit, diffId, store, opts.logger));
-    if (!hit || !ok) return undefined;
-    reused++;
-    reuseFetched += ok.fetched;
-    const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
-    return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
-  };
-  const compress = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
-    const l = await writeLayer(store, entries, layerOpts);
-    return { ...l, location: { kind: 'file', path: l.path } };
-  };
-  /**
-   * A runtime layer: its diff_id first (no compression), and a verified registry blob referenced when
-   * an earlier image has it, else compressed.
-   */
-  const produce = async (entries: LayerEntry[]): Promise<ProducedLayer> =>
-    (reuse.size > 0 && (await reference(await layerDiffId(entries, layerOpts)))) || compress(entries);
-  /**
-   * The model layer: compressed first, in the one pass that also gives its diff_id (a new model
-   * version, the usual case, needs the compression anyway). The same blob already in the registry (a
-   * re-run) is uploaded by no one (the push finds it); one with that content but other bytes (another
-   * compressor) is verified and referenced instead of uploading ours.
-   */
-  const produceModel = async (entries: LayerEntry[]): Promise<ProducedLayer> => {
-    const l = await compress(entries);
-    const offered = reuse.get(l.diffId);
-    if (offered?.digest === l.digest) reused++;
-    else if (offered) return (await reference(l.diffId)) ?? l;
-    return l;
-  };
-  // Runtime layers (one per platform) and the model layer (shared) are built concurrently.
-  const runtimeLayers = selected.map(async (bp) => {
-    const verified = opts.runtimeLayers?.[bp.key];
-    if (verified?.mediaType === types.layer) {
-      reused++;
-      return verified;
-    }
-    const dir = opts.runtime[bp.key];
-    if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
-    return produce(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
-  });
-  const [modelLayer, ...runtimes] = await Promise.all([produceModel(modelEntries), ...runtimeLayers]);
-  if (!modelLayer) throw new Error('model layer missing');
-  opts.logger.info(
-    `Built ${runtimes.length + 1} layers (${reused} reused from earlier images, verified: ${(reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
-  );
-
+  const created = createdTime(opts.metadata.sourceDateEpoch, selected);
+  const labels = imageLabels(opts.model, opts.metadata, base, created);
+  const store = new BlobStore(opts.output.workDir);
+  const { model, runtimes } = await buildLayers(opts, store, selected, types);
   const blobs = new Map<string, BlobRecord>();
-  const addLocal = (digest: string, size: number, mediaType: string): void => {
-    blobs.set(digest, { digest, size, mediaType, location: { kind: 'file', path: store.path(digest) } });
+  const { server } = opts;
+  const context: PlatformContext = {
+    store,
+    blobs,
+    base,
+    types,
+    created,
+    labels,
+    env: { NODE_ENV: 'production', ...server.env, MODEL_DIR: MODEL_PATH, PORT: String(server.port) },
+    port: server.port,
+    modelCreatedBy: `COPY model ${opts.model.name}:${opts.model.version} ${MODEL_PATH}`,
   };
   const platforms: BuiltPlatform[] = [];
   for (const [i, bp] of selected.entries()) {
-    const runtime = runtimes[i] as ProducedLayer;
-    platforms.push(await assemblePlatform(bp, runtime, modelLayer));
+    platforms.push(await assemblePlatform(context, bp, runtimes[i] as ProducedLayer, model));
   }
-
-  async function assemblePlatform(
-    bp: BasePlatform,
-    runtime: ProducedLayer,
-    model: ProducedLayer,
-  ): Promise<BuiltPlatform> {
-    const cfg = assembleConfig(
-      bp.config,
-      [
-        { diffId: runtime.diffId, createdBy: `COPY server runtime (${bp.key}) ${SERVER_PATH}` },
-        {
-          diffId: model.diffId,
-          createdBy: `COPY model ${opts.modelName}:${opts.modelVersion} ${MODEL_PATH}`,
-        },
-      ],
-      { created, env, port: opts.port, labels },
-    );
-    const configBytes = json(cfg);
-    const config = await store.putBuffer(configBytes);
-    addLocal(config.digest, config.size, types.config);
-    for (const l of bp.manifest.layers) {
-      if (!blobs.has(l.digest))
-        blobs.set(l.digest, {
-          digest: l.digest,
-          size: l.size,
-          mediaType: l.mediaType,
-          location: baseBlobLocation(base, l.digest),
-        });
-    }
-    for (const l of [runtime, model])
-      blobs.set(l.digest, { digest: l.digest, size: l.size, mediaType: l.mediaType, location: l.location });
-    const layers: Descriptor[] = [
-      ...bp.manifest.layers,
-      { mediaType: runtime.mediaType, digest: runtime.digest, size: runtime.size },
-      { mediaType: model.mediaType, digest: model.digest, size: model.size },
-    ];
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: types.manifest,
-      config: { mediaType: types.config, digest: config.digest, size: config.size },
-      layers,
-      ...(base.family === 'oci' && { annotations: sortedRecord(labels) }),
-    };
-    const manifestBytes = json(manifest);
-    const m = await store.putBuffer(manifestBytes);
-    return {
-      platform: bp.key,
-      digest: m.digest,
-      mediaType: types.manifest,
-      manifest: manifestBytes,
-      configDigest: config.digest,
-      config: configBytes,
-      layers,
-      diffIds: (cfg['rootfs'] as { diff_ids: string[] }).diff_ids,
-      size: manifestBytes.length + config.size + layers.reduce((a, l) => a + l.size, 0),
-    };
-  }
-
-  let top: { bytes: Buffer; mediaType: string; digest: string };
-  const first = platforms[0];
-  if (platforms.length === 1 && first) {
-    top = { bytes: first.manifest, mediaType: first.mediaType, digest: first.digest };
-  } else {
-    const index = {
-      schemaVersion: 2,
-      mediaType: types.index,
-      manifests: platforms.map((p, i) => {
-        const bp = selected[i] as BasePlatform;
-        const platform: Platform = {
-          architecture: bp.platform.architecture,
-          os: bp.platform.os,
-          ...(bp.platform.variant && { variant: bp.platform.variant }),
-        };
-        return { mediaType: p.mediaType, digest: p.digest, size: p.manifest.length, platform };
-      }),
-      ...(base.family === 'oci' && { annotations: sortedRecord(labels) }),
-    };
-    const bytes = json(index);
-    const d = await store.putBuffer(bytes);
-    top = { bytes, mediaType: types.index, digest: d.digest };
-  }
-  await writeLayoutIndex(opts.workDir, top);
-  const baseInfo =
-    base.location.kind === 'registry'
-      ? {
-          name: base.name,
-          digest: base.digest,
-          registry: base.location.ref.registry,
-          repository: base.location.ref.repository,
-          client: base.location.client,
-        }
-      : { name: base.name, digest: base.digest };
+  const top = await writeTop(context, selected, platforms);
+  await writeLayoutIndex(opts.output.workDir, top);
   return {
     digest: top.digest,
     mediaType: top.mediaType,
@@ -471,11 +326,272 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     family: base.family,
     platforms,
     blobs,
-    base: baseInfo,
+    base: baseInfo(base),
     labels,
     store,
-    workDir: opts.workDir,
+    workDir: opts.output.workDir,
   };
+}
+
+/** The base image, and its platforms that were requested (each must be there). */
+async function loadSelectedBase(opts: BuildOptions): Promise<{ base: BaseImage; selected: BasePlatform[] }> {
+  const { image, platforms } = opts.base;
+  if (platforms.length === 0) {
+    throw new UserError('No platforms requested.', "Set platforms, e.g. 'linux/amd64,linux/arm64'.");
+  }
+  const requested = [...new Set(platforms.map((p) => platformKey(p)))];
+  const { workDir } = opts.output;
+  await mkdir(workDir, { recursive: true });
+  const base = await loadBase(image, { logger: opts.logger, workDir, ...opts.registries });
+  return { base, selected: selectPlatforms(base, requested) };
+}
+
+/** `SOURCE_DATE_EPOCH` when set, else the (first) base config's `created`, else the epoch. */
+function createdTime(sourceDateEpoch: number | undefined, selected: BasePlatform[]): string {
+  if (sourceDateEpoch !== undefined) return rfc3339(sourceDateEpoch);
+  const baseCreated = selected[0]?.config['created'];
+  return typeof baseCreated === 'string' ? baseCreated : rfc3339(0);
+}
+
+/**
+ * Our layers: the model layer (shared) and a runtime layer per platform, built concurrently; each is
+ * compressed here, or reused from an earlier image when verified.
+ */
+async function buildLayers(
+  opts: BuildOptions,
+  store: BlobStore,
+  selected: BasePlatform[],
+  types: MediaTypes,
+): Promise<{ model: ProducedLayer; runtimes: ProducedLayer[] }> {
+  const t0 = Date.now();
+  const { model, server, metadata } = opts;
+  // Model files are data: read-only (0444) whatever their mode on disk, folders 0555.
+  const modelEntries = await entriesFromDir(model.dir, `${IMAGE_ROOT}/model`, { executable: false });
+  if (!modelEntries.some((e) => e.type === 'file')) {
+    throw new UserError(
+      `The model directory ${model.dir} is empty.`,
+      'Download the model first; the directory must hold the .onnx file.',
+    );
+  }
+  const producer = new LayerProducer(store, await offeredLayers(opts, types), opts.logger, {
+    mediaType: types.layer,
+    level: opts.output.gzipLevel ?? GZIP_LEVEL,
+    ...(metadata.sourceDateEpoch !== undefined && { sourceDateEpoch: metadata.sourceDateEpoch }),
+  });
+  const runtimeLayers = selected.map(async (bp) => {
+    const verified = server.runtimeLayers?.[bp.key];
+    if (verified?.mediaType === types.layer) return producer.verified(verified);
+    const dir = server.runtime[bp.key];
+    if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
+    return producer.runtime(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
+  });
+  const [modelLayer, ...runtimes] = await Promise.all([producer.model(modelEntries), ...runtimeLayers]);
+  if (!modelLayer) throw new Error('model layer missing');
+  opts.logger.info(
+    `Built ${runtimes.length + 1} layers (${producer.reused} reused from earlier images, verified: ${(producer.reuseFetched / 1e6).toFixed(1)} MB read) in ${((Date.now() - t0) / 1000).toFixed(1)} s (model ${(modelLayer.size / 1e6).toFixed(1)} MB compressed)`,
+  );
+  return { model: modelLayer, runtimes };
+}
+
+/** The layers earlier images offer for reuse, by diff_id (none when no earlier image is named). */
+async function offeredLayers(opts: BuildOptions, types: MediaTypes): Promise<Map<string, ReusableLayer>> {
+  const { from, layers } = opts.reuse ?? {};
+  if (layers) return layers;
+  if (!from || from.length === 0) return new Map();
+  return reusableLayers(from, { logger: opts.logger, layerMediaType: types.layer, ...opts.registries });
+}
+
+/**
+ * Produces our layers: layers an earlier image already has (same diff_id) are referenced once
+ * verified, not compressed again; counts what was reused for the log.
+ */
+class LayerProducer {
+  reused = 0;
+  /** Bytes read from registries to verify reused layers. */
+  reuseFetched = 0;
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly offered: Map<string, ReusableLayer>,
+    private readonly logger: Logger,
+    private readonly layerOpts: { mediaType: string; level: number; sourceDateEpoch?: number },
+  ) {}
+
+  /** A runtime layer verified in a registry before the build: referenced as it is. */
+  verified(layer: RuntimeLayer): ProducedLayer {
+    this.reused++;
+    return layer;
+  }
+
+  /**
+   * A runtime layer: its diff_id first (no compression), and a verified registry blob referenced when
+   * an earlier image has it, else compressed.
+   */
+  async runtime(entries: LayerEntry[]): Promise<ProducedLayer> {
+    if (this.offered.size > 0) {
+      const hit = await this.reference(await layerDiffId(entries, this.layerOpts));
+      if (hit) return hit;
+    }
+    return this.compress(entries);
+  }
+
+  /**
+   * The model layer: compressed first, in the one pass that also gives its diff_id (a new model
+   * version, the usual case, needs the compression anyway). The same blob already in the registry (a
+   * re-run) is uploaded by no one (the push finds it); one with that content but other bytes (another
+   * compressor) is verified and referenced instead of uploading ours.
+   */
+  async model(entries: LayerEntry[]): Promise<ProducedLayer> {
+    const l = await this.compress(entries);
+    const offered = this.offered.get(l.diffId);
+    if (offered?.digest === l.digest) this.reused++;
+    else if (offered) return (await this.reference(l.diffId)) ?? l;
+    return l;
+  }
+
+  private async compress(entries: LayerEntry[]): Promise<ProducedLayer> {
+    const l = await writeLayer(this.store, entries, this.layerOpts);
+    return { ...l, location: { kind: 'file', path: l.path } };
+  }
+
+  /** A registry blob with `diffId`, referenced once verified; undefined when none verifies. */
+  private async reference(diffId: string): Promise<ProducedLayer | undefined> {
+    const found = this.offered.get(diffId);
+    const hit = found?.mediaType === this.layerOpts.mediaType ? found : undefined;
+    // Only bytes verified here are referenced: fetched, digest-checked, and decompressing to the
+    // diff_id computed from our own files. They stay in the store for the outputs; the location keeps
+    // the registry so that a push to another repository there can mount the blob.
+    const ok = hit && (await verifyReusable(hit, diffId, this.store, this.logger));
+    if (!hit || !ok) return undefined;
+    this.reused++;
+    this.reuseFetched += ok.fetched;
+    const location: BlobLocation = { kind: 'registry', client: hit.client, repository: hit.repository };
+    return { digest: hit.digest, diffId, size: ok.size, mediaType: hit.mediaType, location };
+  }
+}
+
+/** What every platform's config and manifest share; `blobs` collects every blob and its location. */
+interface PlatformContext {
+  store: BlobStore;
+  blobs: Map<string, BlobRecord>;
+  base: BaseImage;
+  types: MediaTypes;
+  created: string;
+  labels: Record<string, string>;
+  env: Record<string, string>;
+  port: number;
+  modelCreatedBy: string;
+}
+
+/** One platform's config and manifest: the base's layers, then the runtime and the model. */
+async function assemblePlatform(
+  c: PlatformContext,
+  bp: BasePlatform,
+  runtime: ProducedLayer,
+  model: ProducedLayer,
+): Promise<BuiltPlatform> {
+  const cfg = assembleConfig(
+    bp.config,
+    [
+      { diffId: runtime.diffId, createdBy: `COPY server runtime (${bp.key}) ${SERVER_PATH}` },
+      { diffId: model.diffId, createdBy: c.modelCreatedBy },
+    ],
+    { created: c.created, env: c.env, port: c.port, labels: c.labels },
+  );
+  const configBytes = json(cfg);
+  const config = await c.store.putBuffer(configBytes);
+  recordBlobs(c, bp, config, [runtime, model]);
+  const layers: Descriptor[] = [
+    ...bp.manifest.layers,
+    { mediaType: runtime.mediaType, digest: runtime.digest, size: runtime.size },
+    { mediaType: model.mediaType, digest: model.digest, size: model.size },
+  ];
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: c.types.manifest,
+    config: { mediaType: c.types.config, digest: config.digest, size: config.size },
+    layers,
+    ...(c.base.family === 'oci' && { annotations: sortedRecord(c.labels) }),
+  };
+  const manifestBytes = json(manifest);
+  const m = await c.store.putBuffer(manifestBytes);
+  return {
+    platform: bp.key,
+    digest: m.digest,
+    mediaType: c.types.manifest,
+    manifest: manifestBytes,
+    configDigest: config.digest,
+    config: configBytes,
+    layers,
+    diffIds: (cfg['rootfs'] as { diff_ids: string[] }).diff_ids,
+    size: manifestBytes.length + config.size + layers.reduce((a, l) => a + l.size, 0),
+  };
+}
+
+/** Where the platform's blobs live: the config in the store, the base's layers where the base is, ours. */
+function recordBlobs(
+  c: PlatformContext,
+  bp: BasePlatform,
+  config: { digest: string; size: number },
+  ours: ProducedLayer[],
+): void {
+  const { blobs } = c;
+  blobs.set(config.digest, {
+    digest: config.digest,
+    size: config.size,
+    mediaType: c.types.config,
+    location: { kind: 'file', path: c.store.path(config.digest) },
+  });
+  for (const l of bp.manifest.layers) {
+    if (!blobs.has(l.digest)) {
+      const location = baseBlobLocation(c.base, l.digest);
+      blobs.set(l.digest, { digest: l.digest, size: l.size, mediaType: l.mediaType, location });
+    }
+  }
+  for (const l of ours) {
+    blobs.set(l.digest, { digest: l.digest, size: l.size, mediaType: l.mediaType, location: l.location });
+  }
+}
+
+/** The top of the image: the single platform's manifest, or an index of them. */
+async function writeTop(
+  c: PlatformContext,
+  selected: BasePlatform[],
+  platforms: BuiltPlatform[],
+): Promise<{ bytes: Buffer; mediaType: string; digest: string }> {
+  const first = platforms[0];
+  if (platforms.length === 1 && first) {
+    return { bytes: first.manifest, mediaType: first.mediaType, digest: first.digest };
+  }
+  const index = {
+    schemaVersion: 2,
+    mediaType: c.types.index,
+    manifests: platforms.map((p, i) => {
+      const bp = selected[i] as BasePlatform;
+      const platform: Platform = {
+        architecture: bp.platform.architecture,
+        os: bp.platform.os,
+        ...(bp.platform.variant && { variant: bp.platform.variant }),
+      };
+      return { mediaType: p.mediaType, digest: p.digest, size: p.manifest.length, platform };
+    }),
+    ...(c.base.family === 'oci' && { annotations: sortedRecord(c.labels) }),
+  };
+  const bytes = json(index);
+  const d = await c.store.putBuffer(bytes);
+  return { bytes, mediaType: c.types.index, digest: d.digest };
+}
+
+function baseInfo(base: BaseImage): BuiltImage['base'] {
+  return base.location.kind === 'registry'
+    ? {
+        name: base.name,
+        digest: base.digest,
+        registry: base.location.ref.registry,
+        repository: base.location.ref.repository,
+        client: base.location.client,
+      }
+    : { name: base.name, digest: base.digest };
 }
 
 /** Makes the work dir a valid OCI layout pointing at the image (handy for skopeo oci:DIR). */

@@ -12,12 +12,12 @@
  * and a path; Docker Hub's key is `https://index.docker.io/v1/`); written here because no maintained npm
  * package reads it with credential helpers.
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { UserError } from '../errors.js';
+import { runTool } from '../util/exec.js';
 import type { Logger } from '../util/log.js';
 import type { RegistryCredentials } from './auth.js';
 import { DOCKER_HUB } from './reference.js';
@@ -115,39 +115,25 @@ async function findExecutable(name: string, env: NodeJS.ProcessEnv): Promise<str
  * `docker-credential-<name> get` with the server URL on stdin (the docker-credential-helpers protocol):
  * `{ServerURL, Username, Secret}` on stdout, or a non-zero exit with "credentials not found".
  */
-function runHelper(
+async function runHelper(
   file: string,
   serverUrl: string,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): Promise<{ username: string; secret: string } | undefined> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(serverUrl);
-    child.on('close', (code, signal) => {
-      if (code !== 0) {
-        const text = `${out}${err}`.trim();
-        if (/credentials not found/i.test(text)) return resolve(undefined);
-        return reject(
-          new Error(
-            signal ? `killed by ${signal} after ${timeoutMs} ms` : `exit ${code}: ${text.slice(0, 300)}`,
-          ),
-        );
-      }
-      try {
-        const j = JSON.parse(out) as { Username?: string; Secret?: string };
-        resolve(j.Secret ? { username: j.Username ?? '', secret: j.Secret } : undefined);
-      } catch {
-        reject(new Error('it printed something that is not JSON'));
-      }
-    });
-  });
+  // Silent (runTool): the helper's output is the secret.
+  const r = await runTool(file, ['get'], { env, input: serverUrl, timeoutMs });
+  if (r.code !== 0) {
+    const text = `${r.stdout}${r.stderr}`.trim();
+    if (/credentials not found/i.test(text)) return undefined;
+    throw new Error(`exit ${r.code}: ${text.slice(0, 300)}`);
+  }
+  try {
+    const j = JSON.parse(r.stdout) as { Username?: string; Secret?: string };
+    return j.Secret ? { username: j.Username ?? '', secret: j.Secret } : undefined;
+  } catch {
+    throw new Error('it printed something that is not JSON');
+  }
 }
 
 /** The Docker config's credentials for `host`, with a description of where they came from. */

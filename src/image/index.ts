@@ -5,10 +5,10 @@
  *     `registry/namespace/name[:tag][@digest]` with Docker Hub defaults; repository lowercased.
  *
  *   buildImage(opts: BuildOptions): Promise<BuiltImage>
- *     opts.base: 'oci-layout:PATH' | 'oci-archive:PATH' | registry reference. For each of opts.platforms
- *     (each must be in the base, else a UserError naming the base's platforms) appends the runtime layer
- *     (opts.runtime[platform], a dir from stageRuntime) and the model layer (opts.modelDir). Blobs are
- *     written to opts.workDir (an OCI layout); base layers stay where they are until an output needs
+ *     opts.base.image: 'oci-layout:PATH' | 'oci-archive:PATH' | registry reference. For each of
+ *     opts.base.platforms (each must be in the base, else a UserError naming the base's platforms) appends
+ *     the runtime layer (opts.server.runtime[platform], a dir from stageRuntime) and the model layer
+ *     (opts.model.dir). Blobs are written to opts.output.workDir (an OCI layout); base layers stay where they are until an output needs
  *     them. BuiltImage.digest (index digest for >1 platform, else the manifest digest),
  *     BuiltImage.platforms[i].{platform,digest,size,configDigest} are known before any push.
  *     opts.registryAuth + opts.pushRegistry: push credentials, reused for a base on the same host;

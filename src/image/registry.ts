@@ -8,30 +8,13 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { UserError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import {
-  RetryableError,
-  isRetryableStatus,
-  parseRetryAfter,
-  withRetry,
-  type RetryOptions,
-} from '../util/retry.js';
-import {
-  TokenCache,
-  basicHeader,
-  checkHttpUrl,
-  credentialsError,
-  hasCredentials,
-  parseChallenge,
-  permissionError,
-  repoScope,
-  type Challenge,
-  type RegistryCredentials,
-} from './auth.js';
+import { withRetry, type RetryOptions } from '../util/retry.js';
+import { checkHttpUrl, type RegistryCredentials } from './auth.js';
 import { BlobStore, DigestMismatchError, sha256 } from './blobs.js';
 import { MANIFEST_ACCEPT } from './oci.js';
 import { registryBaseUrl } from './reference.js';
+import { RegistryTransport, describeStatus } from './transport.js';
 
 export type { RegistryCredentials } from './auth.js';
 
@@ -60,21 +43,19 @@ export class RegistryHttpError extends Error {
   }
 }
 
-type Access = 'pull' | 'push';
-
-interface RequestSpec {
-  method: string;
-  /** Absolute URL or a path under the registry base. */
-  url: string;
-  repository: string;
-  access: Access;
-  /** Extra repository pulled from (cross-repo mount). */
-  mountFrom?: string;
-  headers?: Record<string, string>;
-  body?: () => { body: NonNullable<RequestInit['body']> | Readable; length: number } | undefined;
-  /** Follow 3xx for reads (blob storage redirects). */
-  followRedirects?: boolean;
+/**
+ * The one check of a protocol step's status: any other than `expected` throws a RegistryHttpError
+ * `WHAT answered STATUS (registry's error)`, its body read for the detail. On success the body is left
+ * to the caller.
+ */
+async function expectStatus(res: Response, what: string, ...expected: number[]): Promise<void> {
+  if (!expected.includes(res.status))
+    throw new RegistryHttpError(await describeStatus(res, what), res.status);
 }
+
+/** Discards a body the protocol does not read. */
+const discard = (res: Response): Promise<void> =>
+  res.body?.cancel().catch(() => undefined) ?? Promise.resolve();
 
 /** Where a blob's bytes come from when uploading. */
 export interface BlobSource {
@@ -112,30 +93,12 @@ export function bufferBlobSource(data: Buffer): BlobSource {
   };
 }
 
-const errorDetail = async (res: Response): Promise<string> => {
-  try {
-    const text = await res.text();
-    const j = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
-    const e = j.errors?.[0];
-    if (e) return [e.code, e.message].filter(Boolean).join(': ');
-    return text.slice(0, 200);
-  } catch {
-    return '';
-  }
-};
-
 export class RegistryClient {
   readonly registry: string;
   readonly baseUrl: string;
-  /** The only origin that gets the Authorization header (besides the token realm's token request). */
-  private readonly origin: string;
   private readonly insecure: readonly string[];
-  private readonly f: typeof fetch;
   private readonly logger: Logger;
-  private readonly creds: RegistryCredentials | undefined;
-  private readonly tokens: TokenCache;
-  private challenge: Challenge | null | undefined;
-  private pinging: Promise<Challenge | null> | undefined;
+  private readonly http: RegistryTransport;
   private readonly retry: RetryOptions;
   /** Blob transfers may take minutes: their retry budget is not the 2 minutes of small requests. */
   private readonly longRetry: RetryOptions;
@@ -147,168 +110,28 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.baseUrl = registryBaseUrl(opts.registry, opts.insecureRegistries);
-    this.origin = new URL(this.baseUrl).origin;
     this.insecure = opts.insecureRegistries ?? [];
-    const f = opts.fetch ?? fetch;
-    const signal = opts.signal;
-    this.f = signal ? (input, init) => f(input, { ...init, signal }) : f;
     this.logger = opts.logger;
-    this.creds = opts.credentials;
-    if (hasCredentials(this.creds)) {
-      this.logger.secret(this.creds.password);
-      this.logger.secret(basicHeader(this.creds).slice('Basic '.length));
-    }
-    this.tokens = new TokenCache({
-      registry: opts.registry,
-      credentials: opts.credentials,
-      insecureRegistries: this.insecure,
-      fetch: this.f,
-      logger: opts.logger,
-    });
     this.retry = {
       onRetry: (i) =>
         this.logger.warning(`Registry ${this.registry}: retrying in ${i.delayMs} ms (${i.reason})`),
       ...opts.retry,
     };
     this.longRetry = { totalBudgetMs: 60 * 60_000, ...this.retry };
+    const f = opts.fetch ?? fetch;
+    const signal = opts.signal;
+    this.http = new RegistryTransport({
+      registry: opts.registry,
+      baseUrl: this.baseUrl,
+      credentials: opts.credentials,
+      insecureRegistries: this.insecure,
+      fetch: signal ? (input, init) => f(input, { ...init, signal }) : f,
+      logger: opts.logger,
+      retry: this.retry,
+      stats: this.stats,
+    });
     this.monolithicLimit = opts.monolithicLimit ?? 128 * 1024 * 1024;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
-  }
-
-  private scopes(spec: RequestSpec): string[] {
-    const s = [repoScope(spec.repository, spec.access === 'push' ? 'pull,push' : 'pull')];
-    if (spec.mountFrom) s.push(repoScope(spec.mountFrom, 'pull'));
-    return s;
-  }
-
-  /** `GET /v2/` once, to learn the auth scheme. */
-  private ping(): Promise<Challenge | null> {
-    if (this.challenge !== undefined) return Promise.resolve(this.challenge);
-    // Concurrent first requests share one ping.
-    this.pinging ??= this.doPing().finally(() => {
-      this.pinging = undefined;
-    });
-    return this.pinging;
-  }
-
-  private async doPing(): Promise<Challenge | null> {
-    const res = await withRetry(async () => {
-      this.stats.requests++;
-      const r = await this.f(`${this.baseUrl}/v2/`, { redirect: 'follow' });
-      if (isRetryableStatus(r.status)) {
-        await r.body?.cancel();
-        throw new RetryableError(
-          `GET /v2/ answered ${r.status}`,
-          parseRetryAfter(r.headers.get('retry-after')),
-        );
-      }
-      return r;
-    }, this.retry).catch((e: unknown) => {
-      if (e instanceof UserError) throw e;
-      throw new UserError(
-        `Cannot reach the registry ${this.registry} at ${this.baseUrl}: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}.`,
-        'Check the registry host name and that the runner can reach it (plain http is used only for loopback hosts and insecure-registries).',
-      );
-    });
-    await res.body?.cancel();
-    this.challenge =
-      res.status === 401 ? (parseChallenge(res.headers.get('www-authenticate')) ?? null) : null;
-    return this.challenge;
-  }
-
-  private async authHeader(spec: RequestSpec): Promise<string | undefined> {
-    const ch = await this.ping();
-    if (!ch) return undefined;
-    if (ch.scheme === 'basic') return hasCredentials(this.creds) ? basicHeader(this.creds) : undefined;
-    return `Bearer ${await this.tokens.get(ch, this.scopes(spec), spec.repository)}`;
-  }
-
-  /**
-   * One request with auth, retries (408/429/5xx, resets; `Retry-After`), redirects and the named
-   * 401/403 errors. Returns any other status. The Authorization header goes to the registry's own
-   * origin only: an upload Location or a redirect elsewhere (blob storage) is requested without it, as
-   * Docker does, and plain http is refused unless the host is loopback or in insecure-registries.
-   */
-  private async request(spec: RequestSpec, retry = true): Promise<Response> {
-    const attempt = async (): Promise<Response> => {
-      let reauthed = false;
-      for (;;) {
-        let url = checkHttpUrl(spec.url, this.baseUrl, 'request', this.insecure);
-        const foreign = url.origin !== this.origin;
-        const auth = foreign ? undefined : await this.authHeader(spec);
-        const headers: Record<string, string> = { ...spec.headers };
-        if (auth) headers['authorization'] = auth;
-        const b = spec.body?.();
-        if (b) headers['content-length'] = String(b.length);
-        const init = (h: Record<string, string>): RequestInit => ({
-          method: spec.method,
-          headers: h,
-          redirect: 'manual',
-          ...(b && {
-            body:
-              b.body instanceof Readable
-                ? (Readable.toWeb(b.body) as unknown as RequestInit['body'])
-                : b.body,
-            duplex: 'half',
-          }),
-        });
-        this.stats.requests++;
-        let res = await this.f(url, init(headers));
-        for (
-          let hops = 0;
-          spec.followRedirects && res.status >= 300 && res.status < 400 && hops < 5;
-          hops++
-        ) {
-          const loc = res.headers.get('location');
-          if (!loc) break;
-          await res.body?.cancel();
-          const next = checkHttpUrl(loc, url.href, 'redirect', this.insecure);
-          const h = { ...headers };
-          if (next.origin !== this.origin) delete h['authorization'];
-          url = next;
-          this.stats.requests++;
-          res = await this.f(url, init(h));
-        }
-        if (isRetryableStatus(res.status)) {
-          const detail = await errorDetail(res);
-          throw new RetryableError(
-            `${spec.method} ${url.pathname} answered ${res.status}${detail ? ` (${detail})` : ''}`,
-            parseRetryAfter(res.headers.get('retry-after')),
-          );
-        }
-        if ((res.status === 401 || res.status === 403) && url.origin !== this.origin) {
-          await res.body?.cancel();
-          throw new UserError(
-            `${spec.method} ${url.origin}${url.pathname}, where ${this.registry} sent this request, answered ${res.status}: that origin is not the registry's, so the registry credentials were not sent there (they go only to ${this.origin} and its token service).`,
-            'Configure the registry to hand out upload and blob URLs on its own host (or pre-signed ones), or push to a registry that does.',
-          );
-        }
-        if (res.status === 401) {
-          const detail = await errorDetail(res);
-          const ch = parseChallenge(res.headers.get('www-authenticate'));
-          if (ch) this.challenge = ch;
-          // Once per request: adopt the scheme the registry asks for (a registry may answer /v2/
-          // anonymously yet protect repositories), or refresh an expired or narrower token.
-          if (!reauthed && ch && !(ch.scheme === 'basic' && auth?.startsWith('Basic '))) {
-            reauthed = true;
-            if (ch.scheme === 'bearer' && auth?.startsWith('Bearer '))
-              this.tokens.invalidate(this.scopes(spec));
-            if (ch.scheme === 'bearer' || hasCredentials(this.creds)) continue;
-          }
-          // A token was granted yet refused: the credentials work but lack the access (anonymous
-          // requests get the "requires credentials" error instead).
-          if (ch?.scheme === 'bearer' && hasCredentials(this.creds)) {
-            throw permissionError(this.registry, spec.repository, spec.access, detail);
-          }
-          throw credentialsError(this.registry, spec.repository, this.creds);
-        }
-        if (res.status === 403) {
-          throw permissionError(this.registry, spec.repository, spec.access, await errorDetail(res));
-        }
-        return res;
-      }
-    };
-    return retry ? withRetry(attempt, this.retry) : attempt();
   }
 
   private repoUrl(repository: string, rest: string): string {
@@ -320,7 +143,7 @@ export class RegistryClient {
     repository: string,
     reference: string,
   ): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'GET',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
@@ -328,13 +151,7 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
       followRedirects: true,
     });
-    if (res.status !== 200) {
-      const detail = await errorDetail(res);
-      throw new RegistryHttpError(
-        `GET manifest ${repository}:${reference} answered ${res.status}${detail ? ` (${detail})` : ''}`,
-        res.status,
-      );
-    }
+    await expectStatus(res, `GET manifest ${repository}:${reference}`, 200);
     const bytes = Buffer.from(await res.arrayBuffer());
     const digest = sha256(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
@@ -345,7 +162,7 @@ export class RegistryClient {
 
   /** Digest of a manifest by tag, or undefined when the tag does not exist. */
   async headManifest(repository: string, reference: string): Promise<string | undefined> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'HEAD',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
@@ -353,19 +170,14 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
       followRedirects: true,
     });
-    await res.body?.cancel();
-    if (res.status === 404) return undefined;
-    if (res.status !== 200)
-      throw new RegistryHttpError(
-        `HEAD manifest ${repository}:${reference} answered ${res.status}`,
-        res.status,
-      );
-    return res.headers.get('docker-content-digest') ?? undefined;
+    await expectStatus(res, `HEAD manifest ${repository}:${reference}`, 200, 404);
+    await discard(res);
+    return res.status === 404 ? undefined : (res.headers.get('docker-content-digest') ?? undefined);
   }
 
   /** GET of a blob, without retries of its own: callers retry the whole read (body included). */
   private async blobResponse(repository: string, digest: string): Promise<Response> {
-    const res = await this.request(
+    const res = await this.http.request(
       {
         method: 'GET',
         url: this.repoUrl(repository, `blobs/${digest}`),
@@ -375,13 +187,9 @@ export class RegistryClient {
       },
       false,
     );
-    if (res.status !== 200 || !res.body) {
-      const detail = await errorDetail(res);
-      throw new RegistryHttpError(
-        `GET blob ${repository}@${digest} answered ${res.status}${detail ? ` (${detail})` : ''}`,
-        res.status,
-      );
-    }
+    const what = `GET blob ${repository}@${digest}`;
+    await expectStatus(res, what, 200);
+    if (!res.body) throw new RegistryHttpError(`${what} answered ${res.status} without a body`, res.status);
     return res;
   }
 
@@ -420,29 +228,23 @@ export class RegistryClient {
 
   /** True when the repository already has the blob. */
   async hasBlob(repository: string, digest: string): Promise<boolean> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'HEAD',
       url: this.repoUrl(repository, `blobs/${digest}`),
       repository,
       access: 'push',
       followRedirects: true,
     });
-    await res.body?.cancel();
-    if (res.status === 200) return true;
-    if (res.status === 404) return false;
-    throw new RegistryHttpError(`HEAD blob ${repository}@${digest} answered ${res.status}`, res.status);
-  }
-
-  private location(res: Response, from: string): string {
-    const loc = res.headers.get('location');
-    if (!loc) throw new Error(`${this.registry} sent no upload Location`);
-    return checkHttpUrl(loc, from, 'upload Location', this.insecure).href;
+    await expectStatus(res, `HEAD blob ${repository}@${digest}`, 200, 404);
+    await discard(res);
+    return res.status === 200;
   }
 
   /**
    * Pushes one blob: HEAD (skip when present), else cross-repo mount from `mountFrom` when given (falls
-   * back to an upload when the registry declines), else a monolithic POST + PUT, or chunked PATCHes for
-   * blobs above `monolithicLimit`. The whole upload session is retried on 408/429/5xx and resets.
+   * back to an upload when the registry declines), else an upload session: opened, streamed, committed
+   * (go-containerregistry's remote/write.go shape). The whole session is retried on 408/429/5xx and
+   * resets.
    */
   async pushBlob(
     repository: string,
@@ -451,79 +253,103 @@ export class RegistryClient {
   ): Promise<'exists' | 'mounted' | 'uploaded'> {
     if (await this.hasBlob(repository, blob.digest)) return 'exists';
     return withRetry(async () => {
-      const start = mountFrom
-        ? this.repoUrl(
-            repository,
-            `blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`,
-          )
-        : this.repoUrl(repository, 'blobs/uploads/');
-      const res = await this.request(
-        {
-          method: 'POST',
-          url: start,
-          repository,
-          access: 'push',
-          ...(mountFrom && { mountFrom }),
-          body: () => ({ body: new Uint8Array(0), length: 0 }),
-        },
-        false,
-      );
-      await res.body?.cancel();
-      if (res.status === 201 && mountFrom) return 'mounted';
-      if (res.status !== 202)
-        throw new RegistryHttpError(`POST blob upload to ${repository} answered ${res.status}`, res.status);
-      let location = this.location(res, start);
-      if (blob.size > this.monolithicLimit) {
-        for (let offset = 0; offset < blob.size;) {
-          const end = Math.min(blob.size, offset + this.chunkSize);
-          const from = offset;
-          const patch = await this.request(
-            {
-              method: 'PATCH',
-              url: location,
-              repository,
-              access: 'push',
-              headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${end - 1}` },
-              body: () => ({ body: blob.open(from, end), length: end - from }),
-            },
-            false,
-          );
-          await patch.body?.cancel();
-          if (patch.status !== 202)
-            throw new RegistryHttpError(
-              `PATCH blob chunk to ${repository} answered ${patch.status}`,
-              patch.status,
-            );
-          location = this.location(patch, location);
-          this.stats.bytesUploaded += end - from;
-          offset = end;
-        }
-      }
-      const put = new URL(location);
-      put.searchParams.set('digest', blob.digest);
-      const monolithic = blob.size <= this.monolithicLimit;
-      const done = await this.request(
-        {
-          method: 'PUT',
-          url: put.href,
-          repository,
-          access: 'push',
-          headers: { 'content-type': 'application/octet-stream' },
-          body: () =>
-            monolithic ? { body: blob.open(), length: blob.size } : { body: new Uint8Array(0), length: 0 },
-        },
-        false,
-      );
-      const detail = done.status === 201 ? '' : await errorDetail(done);
-      await done.body?.cancel().catch(() => undefined);
-      if (done.status !== 201)
-        throw new RegistryHttpError(
-          `PUT blob ${blob.digest} to ${repository} answered ${done.status}${detail ? ` (${detail})` : ''}`,
-          done.status,
-        );
-      if (monolithic) this.stats.bytesUploaded += blob.size;
-      return 'uploaded' as const;
+      const session = await this.initiateUpload(repository, blob.digest, mountFrom);
+      if (session.mounted) return 'mounted';
+      const location = await this.streamBlob(repository, blob, session.location);
+      await this.commitBlob(repository, blob, location);
+      return 'uploaded';
     }, this.longRetry);
+  }
+
+  /**
+   * `POST /blobs/uploads/`, with `?mount=&from=` when `mountFrom` is given: 201 when the registry
+   * mounted the blob, else 202 and the upload session's Location (a registry declining the mount opens
+   * a session, per the distribution spec).
+   */
+  private async initiateUpload(
+    repository: string,
+    digest: string,
+    mountFrom: string | undefined,
+  ): Promise<{ mounted: true } | { mounted: false; location: string }> {
+    const start = mountFrom
+      ? this.repoUrl(
+          repository,
+          `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`,
+        )
+      : this.repoUrl(repository, 'blobs/uploads/');
+    const res = await this.http.request(
+      {
+        method: 'POST',
+        url: start,
+        repository,
+        access: 'push',
+        ...(mountFrom && { mountFrom }),
+        body: () => ({ body: new Uint8Array(0), length: 0 }),
+      },
+      false,
+    );
+    await expectStatus(res, `POST blob upload to ${repository}`, ...(mountFrom ? [201, 202] : [202]));
+    await discard(res);
+    return res.status === 201 ? { mounted: true } : { mounted: false, location: this.location(res, start) };
+  }
+
+  /**
+   * A blob above `monolithicLimit` goes in PATCH chunks of `chunkSize`, each answered 202 with the
+   * session's next Location; a smaller one is sent whole by `commitBlob` (one request). Returns the
+   * Location to commit at.
+   */
+  private async streamBlob(repository: string, blob: BlobSource, location: string): Promise<string> {
+    if (blob.size <= this.monolithicLimit) return location;
+    for (let offset = 0; offset < blob.size;) {
+      const from = offset;
+      const end = Math.min(blob.size, from + this.chunkSize);
+      const patch = await this.http.request(
+        {
+          method: 'PATCH',
+          url: location,
+          repository,
+          access: 'push',
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${end - 1}` },
+          body: () => ({ body: blob.open(from, end), length: end - from }),
+        },
+        false,
+      );
+      await expectStatus(patch, `PATCH blob chunk to ${repository}`, 202);
+      await discard(patch);
+      location = this.location(patch, location);
+      this.stats.bytesUploaded += end - from;
+      offset = end;
+    }
+    return location;
+  }
+
+  /** `PUT <location>?digest=`: the whole blob when it was not streamed in chunks, else no body; 201. */
+  private async commitBlob(repository: string, blob: BlobSource, location: string): Promise<void> {
+    const put = new URL(location);
+    put.searchParams.set('digest', blob.digest);
+    const monolithic = blob.size <= this.monolithicLimit;
+    const done = await this.http.request(
+      {
+        method: 'PUT',
+        url: put.href,
+        repository,
+        access: 'push',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: () =>
+          monolithic ? { body: blob.open(), length: blob.size } : { body: new Uint8Array(0), length: 0 },
+      },
+      false,
+    );
+    await expectStatus(done, `PUT blob ${blob.digest} to ${repository}`, 201);
+    await discard(done);
+    if (monolithic) this.stats.bytesUploaded += blob.size;
+  }
+
+  /** The upload session's next URL (relative to the request's), checked like any registry URL. */
+  private location(res: Response, from: string): string {
+    const loc = res.headers.get('location');
+    if (!loc) throw new Error(`${this.registry} sent no upload Location`);
+    return checkHttpUrl(loc, from, 'upload Location', this.insecure).href;
   }
 
   /**
@@ -537,7 +363,7 @@ export class RegistryClient {
     mediaType: string,
     onHeaders?: (headers: Headers) => void,
   ): Promise<string> {
-    const res = await this.request({
+    const res = await this.http.request({
       method: 'PUT',
       url: this.repoUrl(repository, `manifests/${reference}`),
       repository,
@@ -545,14 +371,8 @@ export class RegistryClient {
       headers: { 'content-type': mediaType },
       body: () => ({ body: new Uint8Array(bytes), length: bytes.length }),
     });
-    const detail = res.status === 201 ? '' : await errorDetail(res);
-    await res.body?.cancel().catch(() => undefined);
-    if (res.status !== 201) {
-      throw new RegistryHttpError(
-        `PUT manifest ${repository}:${reference} answered ${res.status}${detail ? ` (${detail})` : ''}`,
-        res.status,
-      );
-    }
+    await expectStatus(res, `PUT manifest ${repository}:${reference}`, 201);
+    await discard(res);
     this.stats.bytesUploaded += bytes.length;
     onHeaders?.(res.headers);
     return res.headers.get('docker-content-digest') ?? sha256(bytes);
