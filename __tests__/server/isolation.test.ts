@@ -5,6 +5,8 @@
  * interleaved with 0-row and odd-shaped requests, against one inference worker (so the batcher joins
  * them), and every answer equals what onnxruntime gives in-process for that request's input alone.
  * Also over models whose outputs do not split into rows (pooled over the batch, or a fixed two rows).
+ * These small models run on the HTTP thread (INLINE_INFERENCE_MS); the row-wise one also runs on the
+ * inference thread, where the session lives for slower models.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -27,6 +29,7 @@ interface Client {
 }
 
 let tensor: RunningServer;
+let tensorOnThread: RunningServer;
 let pooled: RunningServer;
 let head: RunningServer;
 let sentiment: RunningServer;
@@ -36,8 +39,9 @@ beforeAll(async () => {
   const models = await fixtureModels();
   // One worker and a batch delay: requests that arrive while a batch runs are joined into the next one.
   const batching = { WORKERS: '1', INTRA_OP_THREADS: '1', MAX_BATCH_DELAY_MS: '50', MAX_BATCH_SIZE: '64' };
-  [tensor, pooled, head, sentiment] = await Promise.all([
+  [tensor, tensorOnThread, pooled, head, sentiment] = await Promise.all([
     startServer(models.tensor, batching),
+    startServer(models.tensor, { ...batching, INLINE_INFERENCE_MS: '0' }),
     startServer(models.pooled, batching),
     startServer(models.head, batching),
     startServer(models.sentiment, batching),
@@ -52,7 +56,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([tensor?.stop(), pooled?.stop(), head?.stop(), sentiment?.stop()]);
+  await Promise.all([
+    tensor?.stop(),
+    tensorOnThread?.stop(),
+    pooled?.stop(),
+    head?.stop(),
+    sentiment?.stop(),
+  ]);
 });
 
 const fp32 = (shape: unknown, data: unknown) => ({
@@ -129,6 +139,25 @@ describe('requests never share data', () => {
 
   it('row-wise model: concurrent clients with 0-row and odd-shaped requests each get their own rows', async () => {
     await checkAll(tensor, 'tensor');
+  });
+
+  it('a fast model runs on the HTTP thread, and on the inference thread with INLINE_INFERENCE_MS=0', () => {
+    const ready = (server: RunningServer) =>
+      JSON.parse(
+        server.service
+          .output()
+          .split('\n')
+          .find((l) => l.includes('"msg":"ready"')) ?? '{}',
+      ) as {
+        inferenceOn?: string;
+        oneTextMs?: number;
+      };
+    expect(ready(tensor)).toMatchObject({ inferenceOn: 'HTTP thread', oneTextMs: expect.any(Number) });
+    expect(ready(tensorOnThread)).toMatchObject({ inferenceOn: 'inference thread' });
+  });
+
+  it('on the inference thread too: concurrent clients each get their own rows', async () => {
+    await checkAll(tensorOnThread, 'tensor');
   });
 
   it('an output pooled over the batch (declared [1, 3]) is never shared: each request runs alone', async () => {
