@@ -13,6 +13,7 @@ import { ConfigError, parseConfig } from './config.js';
 import { Metrics } from './metrics.js';
 import { defaultModelName, readModelDir, StartupError } from './model-dir.js';
 import { InlineRunner, PAUSED, timeOneText } from './inline.js';
+import { stdoutLines } from './log-lines.js';
 import { type InferenceRunner, WorkerPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
 import { InferenceService } from './service.js';
@@ -81,6 +82,7 @@ export async function startServer(entryUrl: URL): Promise<void> {
       metrics,
       health: { live: () => true, ready: () => serving && !stopping && runner.serving() > 0 },
       stopping: () => stopping,
+      logLines: stdoutLines(),
     });
     const log = app.log;
     const cores = availableParallelism();
