@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as ort from 'onnxruntime-node';
 import { fixtureModels } from '../fixtures/models.js';
-import { postJson, request, startServer, type JsonReply, type RunningServer } from './helpers.js';
+import {
+  metricValue,
+  postJson,
+  request,
+  startServer,
+  type JsonReply,
+  type RunningServer,
+} from './helpers.js';
 
 interface V2Output {
   name: string;
@@ -158,6 +165,31 @@ describe('requests never share data', () => {
 
   it('on the inference thread too: concurrent clients each get their own rows', async () => {
     await checkAll(tensorOnThread, 'tensor');
+  });
+
+  it('texts of mixed lengths batched on the HTTP thread get the scores each gets alone', async () => {
+    const words = 'great awful product service love hate quick slow food cold warm fine'.split(' ');
+    const texts = Array.from({ length: 40 }, (_, i) =>
+      Array.from({ length: 2 + ((i * 7) % 30) }, (_, k) => words[(i + k * 5) % words.length]).join(' '),
+    );
+    const url = `${sentiment.url}/predict`;
+    const alone: JsonReply[] = [];
+    for (const t of texts) alone.push(await postJson(url, [t]));
+    const before = await (await fetch(`${sentiment.url}/metrics`)).text();
+    const together = await Promise.all(texts.map((t) => postJson(url, [t])));
+    const after = await (await fetch(`${sentiment.url}/metrics`)).text();
+    const calls =
+      metricValue(after, 'inference_batch_size_count') - metricValue(before, 'inference_batch_size_count');
+    // They did share batches (fewer inference calls than texts).
+    expect(calls).toBeLessThan(texts.length);
+    together.forEach((reply, i) => {
+      const got = reply.body as { predictions: { label: string; score: number }[] };
+      const want = (alone[i] as JsonReply).body as typeof got;
+      expect(got.predictions[0]?.label).toBe(want.predictions[0]?.label);
+      expect(Math.abs((got.predictions[0]?.score ?? 0) - (want.predictions[0]?.score ?? 1))).toBeLessThan(
+        1e-5,
+      );
+    });
   });
 
   it('an output pooled over the batch (declared [1, 3]) is never shared: each request runs alone', async () => {
