@@ -9,6 +9,8 @@
  *      batch-1 p50 of one session is the latency floor.
  *  (b) a naive per-request server (bench/naive-server.ts: one session, tokenize + run in the handler).
  *  (c) our server, from the shipped bundle, with its default settings (plus any BENCH_VARIANTS).
+ *  (d) a reference, not a baseline: bench/http-ceiling.ts answers the same requests without a model, so
+ *      it shows what HTTP and the load generator alone allow on this machine against the limit.
  *  (b)-(c) are driven by our own closed-loop load generator (N keep-alive clients on loopback, each
  *  sending its next request when the previous answers; latency measured client-side with
  *  performance.now(), so sub-millisecond differences show) at concurrency 1, 8 and 32 with mixed
@@ -40,6 +42,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const RAW_SECONDS = Number(process.env.BENCH_RAW_SECONDS ?? 2);
 const CORES = availableParallelism();
 const CONCURRENCIES = [1, 8, 32] as const;
+/** The server that answers without a model (bench/http-ceiling.ts). */
+const HTTP_CEILING = 'http-ceiling';
 const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '{}') as Record<string, Record<string, string>>;
 
 /** Deterministic sentences of mixed length (4 to ~60 words). */
@@ -312,6 +316,7 @@ interface ModelReport {
     string,
     { env: Record<string, string>; memory: { rssMb: number; peakRssMb: number }[] } & Record<string, unknown>
   >;
+  httpCeilingVsLimit: Record<string, number>;
   targets: Record<string, Target>;
   variantTargets: Record<string, Record<string, Target>>;
 }
@@ -322,6 +327,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
   const ourReady = /"port":(\d+)[^\n]*"msg":"ready"/;
   const ourBundle = [join(ROOT, 'server-template', 'dist', 'index.js')];
   const envs: Record<string, Record<string, string>> = { naive: {}, ours: {}, ...VARIANTS };
+  const references = ['naive', HTTP_CEILING];
   const servers: [string, Served][] = [];
   try {
     servers.push([
@@ -333,8 +339,17 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
         /listening (\d+)/,
       ),
     ]);
+    servers.push([
+      HTTP_CEILING,
+      await serve(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'bench', 'http-ceiling.ts')],
+        { PORT: '0' },
+        /listening (\d+)/,
+      ),
+    ]);
     for (const [name, env] of Object.entries(envs)) {
-      if (name !== 'naive')
+      if (!references.includes(name))
         servers.push([name, await serve(process.execPath, ourBundle, { ...ourEnv, ...env }, ourReady)]);
     }
   } catch (err) {
@@ -350,7 +365,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
       console.log(`round ${r + 1}: (a) raw in-process ONNX Runtime loops (load ${loadavg()[0]?.toFixed(2)})`);
       rawRounds.push(await rawLoop(modelDir, texts));
       console.log(
-        `round ${r + 1}: (b) naive server, (c) our server${servers.length > 2 ? ' and variants' : ''}`,
+        `round ${r + 1}: (b) naive server, (c) our server${servers.length > 3 ? ' and variants' : ''}, (d) HTTP ceiling`,
       );
       for (const c of CONCURRENCIES) {
         // Rotate who goes first each round.
@@ -414,12 +429,22 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
         },
       ]),
     ),
+    // Informational: how far HTTP alone (no model) gets towards the limit at each concurrency.
+    httpCeilingVsLimit: Object.fromEntries(
+      CONCURRENCIES.map((c) => [
+        `c${c}`,
+        round(at(HTTP_CEILING, c).requestsPerSecond / limit.textsPerSecond, 3),
+      ]),
+    ),
     targets: targetsFor('ours'),
     variantTargets: Object.fromEntries(Object.keys(VARIANTS).map((v) => [v, targetsFor(v)])),
   };
   console.log(`\n${label}, medians over rounds:`);
   console.log(`  limit (raw, ${rawName(limit)}): ${limit.textsPerSecond} texts/s`);
   console.log(`  raw batch-1 p50 (${rawName(rawBatch1)}): ${rawBatch1.p50Ms} ms`);
+  console.log(
+    `  HTTP alone (no model) vs the limit: ${CONCURRENCIES.map((c) => `c=${c} ${report.httpCeilingVsLimit[`c${c}`]}x`).join(', ')}`,
+  );
   for (const [name] of servers) {
     for (const c of CONCURRENCIES) {
       const r = at(name, c);

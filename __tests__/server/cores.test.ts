@@ -1,12 +1,13 @@
 /**
  * The server's pure cores in process: the batching scheduler (fake clock), settings validation, the text
- * pipeline's truncation and padding over the example tokenizer, and the worker pool replacing a worker
- * thread that dies.
+ * pipeline's truncation and padding over the example tokenizer, the worker pool replacing a worker
+ * thread that dies, and the log lines written in bursts.
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from '@jest/globals';
 import { Batcher, type Pending } from '../../server-template/src/batcher.js';
 import { Classifier } from '../../server-template/src/classify.js';
+import { BurstLines } from '../../server-template/src/log-lines.js';
 import { parseConfig } from '../../server-template/src/config.js';
 import { readModelDir } from '../../server-template/src/model-dir.js';
 import { WorkerPool, type WorkerHandle } from '../../server-template/src/pool.js';
@@ -293,5 +294,33 @@ describe('worker pool', () => {
     const again = await pool.run(feed(9));
     expect(Array.from(again.outputs.x?.data as Float32Array)).toEqual([9]);
     await pool.close();
+  });
+});
+
+describe('log lines', () => {
+  const access = (id: number) => `{"level":30,"requestId":"${id}","msg":"request"}\n`;
+
+  it('writes access lines together within the interval, and every other line at once, in order', async () => {
+    const writes: string[] = [];
+    const lines = new BurstLines((chunk) => writes.push(chunk), 30);
+    for (let i = 0; i < 5; i++) lines.write(access(i));
+    expect(writes).toEqual([]);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(writes).toEqual([[0, 1, 2, 3, 4].map(access).join('')]);
+    lines.write(access(5));
+    const shutdown = '{"level":30,"msg":"shutdown complete"}\n';
+    lines.write(shutdown);
+    // The access line before it goes first, in the same write.
+    expect(writes[1]).toBe(access(5) + shutdown);
+  });
+
+  it('writes at once when the buffered lines reach the size bound', () => {
+    const writes: string[] = [];
+    const lines = new BurstLines((chunk) => writes.push(chunk), 60_000, 60);
+    lines.write(access(1));
+    lines.write(access(2));
+    expect(writes).toEqual([access(1) + access(2)]);
+    lines.flush();
+    expect(writes).toHaveLength(1);
   });
 });

@@ -5,12 +5,21 @@
  * interleaved with 0-row and odd-shaped requests, against one inference worker (so the batcher joins
  * them), and every answer equals what onnxruntime gives in-process for that request's input alone.
  * Also over models whose outputs do not split into rows (pooled over the batch, or a fixed two rows).
+ * These small models run on the HTTP thread (INLINE_INFERENCE_MS); the row-wise one also runs on the
+ * inference thread, where the session lives for slower models.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as ort from 'onnxruntime-node';
 import { fixtureModels } from '../fixtures/models.js';
-import { postJson, request, startServer, type JsonReply, type RunningServer } from './helpers.js';
+import {
+  metricValue,
+  postJson,
+  request,
+  startServer,
+  type JsonReply,
+  type RunningServer,
+} from './helpers.js';
 
 interface V2Output {
   name: string;
@@ -27,6 +36,7 @@ interface Client {
 }
 
 let tensor: RunningServer;
+let tensorOnThread: RunningServer;
 let pooled: RunningServer;
 let head: RunningServer;
 let sentiment: RunningServer;
@@ -36,8 +46,9 @@ beforeAll(async () => {
   const models = await fixtureModels();
   // One worker and a batch delay: requests that arrive while a batch runs are joined into the next one.
   const batching = { WORKERS: '1', INTRA_OP_THREADS: '1', MAX_BATCH_DELAY_MS: '50', MAX_BATCH_SIZE: '64' };
-  [tensor, pooled, head, sentiment] = await Promise.all([
+  [tensor, tensorOnThread, pooled, head, sentiment] = await Promise.all([
     startServer(models.tensor, batching),
+    startServer(models.tensor, { ...batching, INLINE_INFERENCE_MS: '0' }),
     startServer(models.pooled, batching),
     startServer(models.head, batching),
     startServer(models.sentiment, batching),
@@ -52,7 +63,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([tensor?.stop(), pooled?.stop(), head?.stop(), sentiment?.stop()]);
+  await Promise.all([
+    tensor?.stop(),
+    tensorOnThread?.stop(),
+    pooled?.stop(),
+    head?.stop(),
+    sentiment?.stop(),
+  ]);
 });
 
 const fp32 = (shape: unknown, data: unknown) => ({
@@ -129,6 +146,50 @@ describe('requests never share data', () => {
 
   it('row-wise model: concurrent clients with 0-row and odd-shaped requests each get their own rows', async () => {
     await checkAll(tensor, 'tensor');
+  });
+
+  it('a fast model runs on the HTTP thread, and on the inference thread with INLINE_INFERENCE_MS=0', () => {
+    const ready = (server: RunningServer) =>
+      JSON.parse(
+        server.service
+          .output()
+          .split('\n')
+          .find((l) => l.includes('"msg":"ready"')) ?? '{}',
+      ) as {
+        inferenceOn?: string;
+        oneTextMs?: number;
+      };
+    expect(ready(tensor)).toMatchObject({ inferenceOn: 'HTTP thread', oneTextMs: expect.any(Number) });
+    expect(ready(tensorOnThread)).toMatchObject({ inferenceOn: 'inference thread' });
+  });
+
+  it('on the inference thread too: concurrent clients each get their own rows', async () => {
+    await checkAll(tensorOnThread, 'tensor');
+  });
+
+  it('texts of mixed lengths batched on the HTTP thread get the scores each gets alone', async () => {
+    const words = 'great awful product service love hate quick slow food cold warm fine'.split(' ');
+    const texts = Array.from({ length: 40 }, (_, i) =>
+      Array.from({ length: 2 + ((i * 7) % 30) }, (_, k) => words[(i + k * 5) % words.length]).join(' '),
+    );
+    const url = `${sentiment.url}/predict`;
+    const alone: JsonReply[] = [];
+    for (const t of texts) alone.push(await postJson(url, [t]));
+    const before = await (await fetch(`${sentiment.url}/metrics`)).text();
+    const together = await Promise.all(texts.map((t) => postJson(url, [t])));
+    const after = await (await fetch(`${sentiment.url}/metrics`)).text();
+    const calls =
+      metricValue(after, 'inference_batch_size_count') - metricValue(before, 'inference_batch_size_count');
+    // They did share batches (fewer inference calls than texts).
+    expect(calls).toBeLessThan(texts.length);
+    together.forEach((reply, i) => {
+      const got = reply.body as { predictions: { label: string; score: number }[] };
+      const want = (alone[i] as JsonReply).body as typeof got;
+      expect(got.predictions[0]?.label).toBe(want.predictions[0]?.label);
+      expect(Math.abs((got.predictions[0]?.score ?? 0) - (want.predictions[0]?.score ?? 1))).toBeLessThan(
+        1e-5,
+      );
+    });
   });
 
   it('an output pooled over the batch (declared [1, 3]) is never shared: each request runs alone', async () => {

@@ -13,6 +13,7 @@ import Fastify, {
 import type { Config } from './config.js';
 import { HttpError, ServiceError, type ServiceErrorKind } from './errors.js';
 import type { Metrics } from './metrics.js';
+import type { LineSink } from './log-lines.js';
 import { ROUTES } from './routes/index.js';
 import type { RouteContext } from './routes/route.js';
 import type { Health } from './routes/v2.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   health: Health;
   /** True once shutdown began: replies then close their connection. */
   stopping(): boolean;
+  /** Where log lines go (default: pino's stdout, a write per line). */
+  logLines?: LineSink;
 }
 
 /** The HTTP status of each kind of service failure (the only place they meet HTTP). */
@@ -90,13 +93,14 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-export function buildApp({ config, service, metrics, health, stopping }: AppDeps): FastifyInstance {
+export function buildApp({ config, service, metrics, health, stopping, logLines }: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: {
       level: config.logLevel,
       base: { service: 'onnx-inference-server', model: service.info.name },
       // Never log headers (they may carry credentials) or bodies.
       serializers: { req: () => ({}), res: () => ({}) },
+      stream: logLines,
     },
     bodyLimit: config.maxBodyBytes,
     requestIdHeader: 'x-request-id',

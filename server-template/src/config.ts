@@ -21,6 +21,8 @@ export interface Config {
    * budget those settings gave when each worker had a session of its own).
    */
   sessionThreads: number;
+  /** A model whose one-text run takes at most this (ms, measured at start) runs on the HTTP thread. */
+  inlineInferenceMs: number;
   maxBatchSize: number;
   maxBatchDelayMs: number;
   maxPaddingFraction: number;
@@ -83,6 +85,12 @@ export const SETTINGS: readonly Setting[] = [
     default: '1',
     description:
       'Kept for compatibility: the server holds one ONNX Runtime session (one copy of the weights) whatever its value; it only multiplies INTRA_OP_THREADS.',
+  },
+  {
+    env: 'INLINE_INFERENCE_MS',
+    default: '1',
+    description:
+      'A model whose one-text run takes at most this many milliseconds (timed at start) runs on the HTTP thread, without the hop to the inference thread and back (which costs more than such a run); slower models run on the inference thread, so the HTTP thread keeps reading and tokenizing while they run. 0 = always the inference thread.',
   },
   { env: 'MAX_BATCH_SIZE', default: '32', description: 'Most rows (texts) run in one inference call.' },
   {
@@ -284,6 +292,7 @@ export function parseConfig(env: Env, cores: number): Config {
     port: intSetting(env, 'PORT', 8080, 0, 65535),
     host: stringSetting(env, 'HOST') ?? '0.0.0.0',
     sessionThreads,
+    inlineInferenceMs: intSetting(env, 'INLINE_INFERENCE_MS', 1, 0, 60_000),
     maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
     maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
     maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),

@@ -46,6 +46,18 @@ export interface RunResult {
   inferenceMs: number;
 }
 
+/** Where batches run: the inference thread (WorkerPool) or the HTTP thread (InlineRunner). */
+export interface InferenceRunner {
+  /** Batches that may start now (0 or 1: one session runs one batch at a time). */
+  idle(): number;
+  busy(): number;
+  /** Sessions able to serve (0 while a dead inference thread is being replaced). */
+  serving(): number;
+  /** Runs a batch (the caller checked idle() > 0). */
+  run(feeds: Record<string, WireTensor>): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
 /** An inference failed inside ONNX Runtime (bad input values, shape mismatch inside the graph...). */
 export class InferenceError extends Error {
   override name = 'InferenceError';
@@ -68,7 +80,7 @@ interface Slot {
   lastError: string | undefined;
 }
 
-export class WorkerPool {
+export class WorkerPool implements InferenceRunner {
   private slots: Slot[] = [];
   private nextId = 1;
   private warmupFeeds: Record<string, WireTensor> | undefined;

@@ -12,7 +12,9 @@ import { buildApp } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
 import { Metrics } from './metrics.js';
 import { defaultModelName, readModelDir, StartupError } from './model-dir.js';
-import { WorkerPool } from './pool.js';
+import { InlineRunner, PAUSED, timeOneText } from './inline.js';
+import { stdoutLines } from './log-lines.js';
+import { type InferenceRunner, WorkerPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
 import { InferenceService } from './service.js';
 import { installShutdown } from './shutdown.js';
@@ -61,6 +63,8 @@ export async function startServer(entryUrl: URL): Promise<void> {
       onRestart: () => metrics.workerRestarts.inc(),
       onnxPath: files.onnxPath,
     });
+    // Where batches run: the inference thread, or the HTTP thread once a fast model moves there.
+    let runner: InferenceRunner = pool;
     const model = await pool.start();
     metrics.modelLoad.set(model.loadSeconds);
     let text: TextPipeline | undefined;
@@ -69,15 +73,16 @@ export async function startServer(entryUrl: URL): Promise<void> {
     }
     const service = new InferenceService({ config, files, pool, model, text, metrics, name });
     onFree = () => {
-      metrics.workers.set(pool.serving());
+      metrics.workers.set(runner.serving());
       service.pump();
     };
     const app = buildApp({
       config,
       service,
       metrics,
-      health: { live: () => true, ready: () => serving && !stopping && pool.serving() > 0 },
+      health: { live: () => true, ready: () => serving && !stopping && runner.serving() > 0 },
       stopping: () => stopping,
+      logLines: stdoutLines(),
     });
     const log = app.log;
     const cores = availableParallelism();
@@ -109,7 +114,7 @@ export async function startServer(entryUrl: URL): Promise<void> {
       drain: () => service.drain(),
       closeWorkers: async () => {
         service.stop();
-        await pool.close();
+        await runner.close();
       },
       exit: (code) => process.exit(code),
     });
@@ -124,8 +129,26 @@ export async function startServer(entryUrl: URL): Promise<void> {
     const port = typeof address === 'object' && address ? address.port : config.port;
     const warm = await pool.warmup(service.warmupFeeds());
     service.setWarmupResult(warm);
+    const oneTextMs =
+      config.inlineInferenceMs > 0 ? await timeOneText(pool, () => service.warmupFeeds(1)) : undefined;
+    if (oneTextMs !== undefined && oneTextMs <= config.inlineInferenceMs && pool.busy() === 0) {
+      // Cheaper than the hop between threads: move the one session to this thread. The inference
+      // thread's session goes first, so there is never a second copy of the weights.
+      service.useRunner(PAUSED);
+      await pool.close();
+      try {
+        runner = await InlineRunner.open(files.onnxPath, config.sessionThreads, () => onFree());
+        await runner.run(service.warmupFeeds());
+      } catch (err) {
+        throw new StartupError(
+          `${files.onnxPath} ran on the inference thread but not on the HTTP thread (${(err as Error).message}); fix: set INLINE_INFERENCE_MS=0 to keep it on the inference thread`,
+        );
+      }
+      service.useRunner(runner);
+      onFree();
+    }
     serving = true;
-    metrics.workers.set(pool.serving());
+    metrics.workers.set(runner.serving());
     log.info(
       {
         port,
@@ -135,6 +158,8 @@ export async function startServer(entryUrl: URL): Promise<void> {
         text: text !== undefined,
         labels: service.info.labels,
         sessionThreads: config.sessionThreads,
+        inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
+        oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
         maxBatchSize: config.maxBatchSize,
         batching: service.batches,
         loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,

@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 import { ServiceError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { ModelFiles } from './model-dir.js';
-import { InferenceError, type LoadedModel, type RunResult, type WorkerPool } from './pool.js';
+import { InferenceError, type InferenceRunner, type LoadedModel, type RunResult } from './pool.js';
 import type { TensorSpec, WireTensor } from './tensors.js';
 import { concatRows, sliceRows, TensorError, zeros } from './tensors.js';
 import type { Encoded, TextPipeline } from './text.js';
@@ -54,7 +54,8 @@ interface Row {
 export interface ServiceDeps {
   config: Config;
   files: ModelFiles;
-  pool: WorkerPool;
+  /** Where batches run at first (useRunner may move them). */
+  pool: InferenceRunner;
   model: LoadedModel;
   text: TextPipeline | undefined;
   metrics: Metrics;
@@ -80,10 +81,12 @@ export class InferenceService {
    */
   private batching: boolean;
   private readonly logitsName: string | undefined;
+  private runner: InferenceRunner;
 
   constructor(private readonly deps: ServiceDeps) {
     const { config, model, text } = deps;
     this.now = deps.now ?? (() => performance.now());
+    this.runner = deps.pool;
     this.batchedInputs = model.inputs.every((i) => i.shape.length > 0 && (i.shape[0] ?? 0) < 0);
     this.batching =
       this.batchedInputs && model.outputs.every((o) => o.shape.length > 0 && (o.shape[0] ?? 0) < 0);
@@ -110,8 +113,8 @@ export class InferenceService {
         },
       },
       {
-        idle: () => deps.pool.idle(),
-        busy: () => deps.pool.busy(),
+        idle: () => this.runner.idle(),
+        busy: () => this.runner.busy(),
         dispatch: (batch) => this.dispatch(batch),
       },
     );
@@ -123,6 +126,11 @@ export class InferenceService {
     this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
   }
 
+  /** Sends later batches to another runner (the caller checked that none is running). */
+  useRunner(runner: InferenceRunner): void {
+    this.runner = runner;
+  }
+
   /** Whether requests may share a batch (false: every request runs alone). */
   get batches(): boolean {
     return this.batching;
@@ -130,10 +138,10 @@ export class InferenceService {
 
   /**
    * Feeds for the warm-up inference: a real tokenized text, or zeros with dynamic dims set to 1; two
-   * rows when the model batches, so that setWarmupResult can check that its outputs split into rows.
+   * rows when the model batches, so that setWarmupResult can check that its outputs split into rows
+   * (`rows` = 1: one text, to time the model's cheapest run).
    */
-  warmupFeeds(): Record<string, WireTensor> {
-    const rows = this.batchedInputs ? WARMUP_ROWS : 1;
+  warmupFeeds(rows = this.batchedInputs ? WARMUP_ROWS : 1): Record<string, WireTensor> {
     if (this.deps.text) {
       const enc = this.deps.text.encode('Warm-up inference.');
       return this.deps.text.feeds(new Array<Encoded>(rows).fill(enc));
@@ -333,7 +341,7 @@ export class InferenceService {
   }
 
   private dispatch(batch: Pending<Row>[]): void {
-    const { metrics, pool } = this.deps;
+    const { metrics } = this.deps;
     const start = this.now();
     let totalRows = 0;
     for (const item of batch) {
@@ -350,7 +358,7 @@ export class InferenceService {
       for (const item of batch) item.payload.reject(err as Error);
       return;
     }
-    pool.run(feeds).then(
+    this.runner.run(feeds).then(
       (result) => {
         metrics.inference.observe(result.inferenceMs / 1000);
         const shared = batch.length > 1;

@@ -1,0 +1,72 @@
+/**
+ * The server's one onnxruntime-node session: how it is opened and how one batch runs on it. Shared by
+ * the two places the session can live (an inference thread, worker.ts, or the HTTP thread, inline.ts),
+ * so both run the model the same way.
+ */
+import { createRequire } from 'node:module';
+import type { OrtType, TensorSpec, WireTensor } from './tensors.js';
+
+export type Ort = typeof import('onnxruntime-node');
+export type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+
+/** onnxruntime-node, loaded at run time from node_modules next to the bundle (it is external to it). */
+export function loadOrt(): Ort {
+  return createRequire(import.meta.url)('onnxruntime-node') as Ort;
+}
+
+/**
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
+ * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
+ * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ */
+const SESSION_CONFIG: Record<string, string> = {
+  'intra_op.allow_spinning': '0',
+};
+
+export function openSession(ort: Ort, onnxPath: string, threads: number): Promise<Session> {
+  return ort.InferenceSession.create(onnxPath, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: SESSION_CONFIG },
+  });
+}
+
+export function specsOf(meta: Session['inputMetadata']): TensorSpec[] {
+  return meta.map((m) => {
+    if (!m.isTensor) return { name: m.name, type: 'float32' as OrtType, shape: [], dimNames: [] };
+    return {
+      name: m.name,
+      type: m.type as OrtType,
+      shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+      dimNames: m.shape.map((d) => (typeof d === 'string' ? d : '')),
+    };
+  });
+}
+
+/** Shortens onnxruntime's messages (which can embed long paths and stack-like detail) to one line. */
+export function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/\s+/g, ' ').trim().slice(0, 400);
+}
+
+/** Runs one batch; the outputs own their buffers (onnxruntime-node allocates them per run). */
+export async function runSession(
+  ort: Ort,
+  session: Session,
+  wire: Record<string, WireTensor>,
+): Promise<{ outputs: Record<string, WireTensor>; inferenceMs: number }> {
+  const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
+  for (const [name, t] of Object.entries(wire)) {
+    feeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+  }
+  const t0 = performance.now();
+  const result = await session.run(feeds);
+  const inferenceMs = performance.now() - t0;
+  const outputs: Record<string, WireTensor> = {};
+  for (const [name, value] of Object.entries(result)) {
+    outputs[name] = { type: value.type as OrtType, dims: [...value.dims], data: value.data as Float32Array };
+  }
+  return { outputs, inferenceMs };
+}
