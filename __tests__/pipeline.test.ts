@@ -99,9 +99,9 @@ function fakeDeps(
     hostPlatform: HOST,
     fetch: (input, init) => fakeServerFetch(where, rec.seen)(input, init),
     fetchModel: async () => (rec.calls.push('fetchModel'), o.model ?? textModel),
-    prepareRuntimes: async (platforms, reuseFrom) => {
+    prepareRuntimes: (platforms, reuseFrom) => {
       rec.calls.push(`prepareRuntimes ${platforms.join(',')} reuse [${reuseFrom.join(',')}]`);
-      return { dirs: Object.fromEntries(platforms.map((p) => [p, `/runtime/${p}`])), layers: {} };
+      return Object.fromEntries(platforms.map((p) => [p, Promise.resolve({ dir: `/runtime/${p}` })]));
     },
     prepareModel: async (model) => (rec.calls.push('prepareModel'), model),
     startServer: async () => (rec.calls.push('startServer'), server(o.process, 'process')),
