@@ -36,8 +36,6 @@ import {
   type ProvidedRuntime,
   stageRuntime,
 } from './runtime/index.js';
-import { hashFiles } from './sbom/gather.js';
-import { createSbom, sbomPath } from './sbom/index.js';
 import { serverEnv, smokeTestProcessEnv } from './server-env.js';
 import { startServerProcess } from './server-process.js';
 import { createdTime, sourceDateEpoch } from './util/source-date-epoch.js';
@@ -267,6 +265,12 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     },
 
     async writeSbom(req) {
+      // The SBOM's modules (CycloneDX, onnxruntime for the graph) load when it is written, beside the
+      // smoke test, not at start-up.
+      const [{ hashFiles }, { createSbom, sbomPath }] = await Promise.all([
+        import('./sbom/gather.js'),
+        import('./sbom/index.js'),
+      ]);
       const host = hostPlatform();
       const hostRuntimeDir = req.runtimes[host]?.dir ?? (await stageHere(host));
       const serverDir = findServerBundle();
