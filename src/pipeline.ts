@@ -151,6 +151,9 @@ async function runPipeline<Img extends BuiltImageInfo>(
     for (const r of Object.values(each)) r.catch(() => undefined); // awaited below, maybe later
     const all = times.time('stage', () => settleAll(each));
     all.catch(() => undefined);
+    // `stage-host`: what the smoke test waits for, when other platforms are staged beside it.
+    const host = each[deps.hostPlatform];
+    if (host && runtimePlatforms.length > 1) times.time('stage-host', () => host).catch(() => undefined);
     return { each, all };
   };
   const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
