@@ -99,9 +99,9 @@ function fakeDeps(
     hostPlatform: HOST,
     fetch: (input, init) => fakeServerFetch(where, rec.seen)(input, init),
     fetchModel: async () => (rec.calls.push('fetchModel'), o.model ?? textModel),
-    prepareRuntimes: async (platforms, reuseFrom) => {
+    prepareRuntimes: (platforms, reuseFrom) => {
       rec.calls.push(`prepareRuntimes ${platforms.join(',')} reuse [${reuseFrom.join(',')}]`);
-      return { dirs: Object.fromEntries(platforms.map((p) => [p, `/runtime/${p}`])), layers: {} };
+      return Object.fromEntries(platforms.map((p) => [p, Promise.resolve({ dir: `/runtime/${p}` })]));
     },
     prepareModel: async (model) => (rec.calls.push('prepareModel'), model),
     startServer: async () => (rec.calls.push('startServer'), server(o.process, 'process')),
@@ -189,6 +189,36 @@ describe('packageModel: the container smoke test decision', () => {
     expect(rec.calls.indexOf('stop container')).toBeLessThan(
       rec.calls.findIndex((c) => c.startsWith('pushImage')),
     );
+  });
+
+  it("the process smoke test starts on the host's runtime while the other platform's is still being verified; the build waits for both", async () => {
+    const { deps, rec } = fakeDeps({ engine: undefined });
+    let armReady = (): void => undefined;
+    deps.prepareRuntimes = (platforms) =>
+      Object.fromEntries(
+        platforms.map((p) => [
+          p,
+          p === HOST
+            ? Promise.resolve({ dir: `/runtime/${p}` })
+            : new Promise((r) => (armReady = () => (rec.calls.push(`${p} ready`), r({})))),
+        ]),
+      );
+    const startServer = deps.startServer;
+    deps.startServer = async (...args) => {
+      const server = await startServer(...args);
+      armReady(); // only now: a pipeline that waited for every platform before the test would hang
+      return server;
+    };
+    const result = await packageModel(
+      options({ model: 'sentiment:3', platforms: `${HOST},linux/arm64` }),
+      ctx,
+      deps,
+    );
+    expect(result.smokeTests.map((s) => s.mode)).toEqual(['process']);
+    const at = (c: string) => rec.calls.indexOf(c);
+    expect(at('startServer')).toBeLessThan(at('linux/arm64 ready'));
+    expect(at('linux/arm64 ready')).toBeLessThan(at('buildImage'));
+    expect(at('stop process')).toBeLessThan(rec.calls.findIndex((c) => c.startsWith('pushImage')));
   });
 
   it("smoke-test 'none' stages only the listed platforms and starts no server", async () => {

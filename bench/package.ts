@@ -19,7 +19,8 @@
  *   rerun      the same model version again (ours must upload 0 blobs).
  * Each scenario runs BENCH_REPS times (default 3); within a rep the contenders alternate order. Medians
  * are reported. Writes bench/results/package.json. Not a test: nothing here asserts a time.
- * Env: BENCH_REPS, BENCH_BIG_MB (120), BENCH_SCENARIOS (comma list, default all).
+ * Env: BENCH_REPS, BENCH_BIG_MB (120), BENCH_SCENARIOS (comma list, default all), BENCH_CONTENDERS
+ * (comma list, e.g. `ours-2p-smoke` for a quick look at one contender's stages; default all).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -44,6 +45,7 @@ const BIG_MB = Number(process.env['BENCH_BIG_MB'] ?? 120);
 const ALL_SCENARIOS = ['fresh', 'fresh-big', 'cold', 'rerun'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const SCENARIOS = (process.env['BENCH_SCENARIOS']?.split(',') ?? ALL_SCENARIOS) as Scenario[];
+const CONTENDERS = process.env['BENCH_CONTENDERS']?.split(',');
 const AMD64 = ['linux/amd64'];
 const BOTH = ['linux/amd64', 'linux/arm64'];
 
@@ -206,12 +208,13 @@ async function main(): Promise<void> {
       for (const scenario of SCENARIOS) {
         const models = scenario === 'fresh-big' ? big : small;
         const previous = scenario === 'cold' ? undefined : scenario === 'rerun' ? models.v2 : models.v1;
-        const contenders: Contender[] =
+        const contenders = (
           scenario === 'fresh'
             ? ['ours-1p', 'docker-buildkit', 'ours-2p', 'docker-classic', 'ours-2p-smoke']
             : scenario === 'fresh-big'
               ? ['ours-1p', 'docker-buildkit', 'ours-2p', 'ours-2p-smoke']
-              : ['ours-2p', 'docker-buildkit'];
+              : ['ours-2p', 'docker-buildkit']
+        ).filter((c): c is Contender => !CONTENDERS || CONTENDERS.includes(c));
         // Alternate who goes first, so background work hits every contender alike.
         const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
         const runs = (results[scenario] ??= {});
@@ -285,11 +288,14 @@ async function main(): Promise<void> {
       dockerClassic: DOCKER_CLASSIC_DESCRIPTION,
       scenarios: summary,
     };
-    await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
-    await writeFile(join(ROOT, 'bench', 'results', 'package.json'), `${JSON.stringify(out, null, 2)}\n`);
     for (const [scenario, s] of Object.entries(summary))
       console.log(`${scenario}: ${JSON.stringify(s.ratios)}`);
-    console.log('wrote bench/results/package.json');
+    if (CONTENDERS) console.log('BENCH_CONTENDERS is set: bench/results/package.json is left as it is');
+    else {
+      await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+      await writeFile(join(ROOT, 'bench', 'results', 'package.json'), `${JSON.stringify(out, null, 2)}\n`);
+      console.log('wrote bench/results/package.json');
+    }
   } finally {
     await proxy.stop();
     await reg.stop();

@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { UserError, isUserError } from './errors.js';
 import type { RuntimeLayer } from './image/assemble.js';
+import type { TreeFiles } from './image/unpack.js';
 import type { ReferrerArtifact } from './image/referrers.js';
 import { defaultImageName, expandTags, type PackageOptions, type RunContext } from './inputs.js';
 import type { PackageResult } from './report.js';
@@ -46,9 +47,8 @@ export interface SbomInfo {
 }
 
 export interface BuildRequest {
-  runtimeDirs: Record<string, string>;
-  /** Runtime layers already verified in a registry, by platform (referenced as they are). */
-  runtimeLayers: Record<string, RuntimeLayer>;
+  /** The server runtime of every platform built (and of the host when it was staged for the tests). */
+  runtimes: Record<string, PreparedRuntime>;
   model: Model;
   imageName: string;
   /** The tags this run will push. */
@@ -58,9 +58,14 @@ export interface BuildRequest {
   reuseLayersFrom: string[];
 }
 
-export interface PreparedRuntimes {
-  dirs: Record<string, string>;
-  layers: Record<string, RuntimeLayer>;
+/** One platform's server runtime. */
+export interface PreparedRuntime {
+  /** Its directory; none when it is only referenced in the registry (a platform this machine does not run). */
+  dir?: string;
+  /** The verified registry layer holding it (referenced as it is). */
+  layer?: RuntimeLayer;
+  /** Its files, hashed as they were verified (else the SBOM hashes `dir`). */
+  files?: TreeFiles;
 }
 
 /** The I/O the pipeline needs; `src/wiring.ts` provides the real implementations. */
@@ -73,10 +78,11 @@ export interface PipelineDeps<Img extends BuiltImageInfo = BuiltImageInfo> {
   fetch: typeof fetch;
   fetchModel(opts: PackageOptions, destDir: string): Promise<Model>;
   /**
-   * The server runtime of each platform in `platforms` (a directory each), from verified layers of the
-   * earlier images `reuseFrom` where the action knows their content, else staged.
+   * The server runtime of each platform in `platforms`, from verified layers of the earlier images
+   * `reuseFrom` where the action knows their content, else staged; each platform's settles on its own
+   * (the host's with a directory, the one the tests run).
    */
-  prepareRuntimes(platforms: string[], reuseFrom: string[]): Promise<PreparedRuntimes>;
+  prepareRuntimes(platforms: string[], reuseFrom: string[]): Record<string, Promise<PreparedRuntime>>;
   /**
    * Lays the model out for a fast start (src/model-layout.ts) with the host runtime `hostRuntime()`
    * gives (asked for only when the model is rewritten); returns the model as it will ship (`original` set
@@ -110,6 +116,22 @@ export async function packageModel<Img extends BuiltImageInfo>(
   ctx: RunContext,
   deps: PipelineDeps<Img>,
 ): Promise<PackageResult> {
+  // A server whose smoke test is over stops in the background (the push need not wait for a process
+  // or a container to exit); the run returns, or fails, only once every one has stopped.
+  const stopping: Promise<void>[] = [];
+  try {
+    return await runPipeline(opts, ctx, deps, stopping);
+  } finally {
+    await Promise.all(stopping);
+  }
+}
+
+async function runPipeline<Img extends BuiltImageInfo>(
+  opts: PackageOptions,
+  ctx: RunContext,
+  deps: PipelineDeps<Img>,
+  stopping: Promise<void>[],
+): Promise<PackageResult> {
   const { logger } = deps;
   const times = new StageTimes();
   // A Docker engine check runs meanwhile (docker version); so does the runtime when the image name
@@ -123,13 +145,25 @@ export async function packageModel<Img extends BuiltImageInfo>(
   // pushes; a run that pushes nothing reads no registry.
   const reuseFrom = (imageName: string, tags: string[]): string[] =>
     opts.push ? tags.map((t) => `${imageName}:${t}`) : [];
-  const startRuntimes = (imageName: string, tags: string[]): Promise<PreparedRuntimes> =>
-    times.time('stage', () => deps.prepareRuntimes(runtimePlatforms, reuseFrom(imageName, tags)));
+  // Each platform's runtime settles on its own: the host's starts the tests, every one the build.
+  const startRuntimes = (imageName: string, tags: string[]): Runtimes => {
+    const each = deps.prepareRuntimes(runtimePlatforms, reuseFrom(imageName, tags));
+    for (const r of Object.values(each)) r.catch(() => undefined); // awaited below, maybe later
+    const all = times.time('stage', () => settleAll(each));
+    all.catch(() => undefined);
+    // `stage-host`: what the smoke test waits for, when other platforms are staged beside it.
+    const host = each[deps.hostPlatform];
+    if (host && runtimePlatforms.length > 1) times.time('stage-host', () => host).catch(() => undefined);
+    return { each, all };
+  };
   const early = opts.image ? tagsWithoutModel(opts.tags, ctx) : undefined;
   const earlyRuntimes = early && opts.image ? startRuntimes(opts.image, early) : undefined;
-  earlyRuntimes?.catch(() => undefined);
+  const withProcessTest = opts.smokeTest !== 'none';
   // One log group per stage; where two run side by side, the group's title says so (their lines mix).
-  const runtimeTitle = `Staging the server runtime for ${runtimePlatforms.join(', ')}`;
+  const hostFirst = withProcessTest && runtimePlatforms.length > 1;
+  const runtimeTitle =
+    `Staging the server runtime for ${runtimePlatforms.join(', ')}` +
+    (hostFirst ? ` (${deps.hostPlatform} first, for the smoke test; the others beside it)` : '');
 
   const model = await stage(
     logger,
@@ -145,11 +179,17 @@ export async function packageModel<Img extends BuiltImageInfo>(
 
   const imageName = opts.image ?? defaultImageName(opts.registry, ctx.repository, model.name);
   const tags = expandTags(opts.tags, { modelName: model.name, modelVersion: model.version, sha: ctx.sha });
-  const runtimes = await stage(
+  const runtimes = earlyRuntimes ?? startRuntimes(imageName, tags);
+  const hostRuntime = runtimes.each[deps.hostPlatform];
+  await stage(
     logger,
-    runtimeTitle + (earlyRuntimes ? ' (started beside the download)' : ''),
-    () => earlyRuntimes ?? startRuntimes(imageName, tags),
+    runtimeTitle + (earlyRuntimes ? ', started beside the download' : ''),
+    async () => void (await (hostFirst && hostRuntime ? hostRuntime : runtimes.all)),
   );
+  /** The host's runtime directory (staged now when this run had no need of it so far). */
+  const hostRuntimeDir = async (): Promise<string> =>
+    (await hostRuntime)?.dir ??
+    ((await deps.prepareRuntimes([deps.hostPlatform], [])[deps.hostPlatform])?.dir as string);
 
   // Before every test, so the smoke tests run the model as it ships.
   const layout = opts.externalWeights;
@@ -157,15 +197,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     layout === 'false'
       ? model
       : await stage(logger, `Laying out the model (external-weights: ${layout})`, () =>
-          times.time('layout', () =>
-            deps.prepareModel(
-              model,
-              async () =>
-                runtimes.dirs[deps.hostPlatform] ??
-                ((await deps.prepareRuntimes([deps.hostPlatform], [])).dirs[deps.hostPlatform] as string),
-              layout,
-            ),
-          ),
+          times.time('layout', () => deps.prepareModel(model, hostRuntimeDir, layout)),
         );
 
   const labels: Record<string, string> = {
@@ -177,9 +209,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
     labels['org.opencontainers.image.source'] ??=
       `${ctx.serverUrl ?? 'https://github.com'}/${ctx.repository}`;
   if (ctx.sha) labels['org.opencontainers.image.revision'] ??= ctx.sha;
-  const build: BuildRequest = {
-    runtimeDirs: runtimes.dirs,
-    runtimeLayers: runtimes.layers,
+  const build: Omit<BuildRequest, 'runtimes'> = {
     model: shipped,
     imageName,
     tags,
@@ -190,28 +220,28 @@ export async function packageModel<Img extends BuiltImageInfo>(
   // one log group; nothing is pushed before both are done and the smoke test passed.
   const smokeTests: SmokeResult[] = [];
   const target = `${imageName} for ${opts.platforms.join(', ')}`;
-  const withProcessTest = opts.smokeTest !== 'none';
   const { tested, image, sbom } = await stage(
     logger,
     withProcessTest ? `Smoke test in a process beside building ${target}` : `Building ${target}`,
     async () => {
       const processTest = withProcessTest
         ? times.time('smoke', async () => {
-            const server = await deps.startServer(
-              runtimes.dirs[deps.hostPlatform] as string,
-              shipped,
-              opts.serverEnv,
-            );
-            return smokeTest('process', server, shipped, opts, deps.fetch);
+            const server = await deps.startServer(await hostRuntimeDir(), shipped, opts.serverEnv);
+            return smokeTest('process', server, shipped, opts, deps, stopping);
           })
         : undefined;
-      const built = times.time('build', async () => {
-        const img = await deps.buildImage(build);
-        logger.info(`Built ${imageName}@${img.digest}`);
-        return img;
-      });
-      const documenting = built.then((img) =>
-        opts.sbom ? times.time('sbom', () => deps.writeSbom({ ...build, image: img })) : undefined,
+      const request = runtimes.all.then((r): BuildRequest => ({ ...build, runtimes: r }));
+      const built = request.then((req) =>
+        times.time('build', async () => {
+          const img = await deps.buildImage(req);
+          logger.info(`Built ${imageName}@${img.digest}`);
+          return img;
+        }),
+      );
+      const documenting = built.then(async (img) =>
+        opts.sbom
+          ? times.time('sbom', async () => deps.writeSbom({ ...(await request), image: img }))
+          : undefined,
       );
       const results = await Promise.allSettled([processTest, built, documenting]);
       for (const r of results) if (r.status === 'rejected') throw r.reason;
@@ -232,7 +262,7 @@ export async function packageModel<Img extends BuiltImageInfo>(
       const localRef = `${imageName}:smoke-test-${image.digest.slice(7, 19)}`;
       await deps.writeDockerArchive(image, archive, deps.hostPlatform, [localRef]);
       const server = await deps.runContainer(archive, localRef);
-      smokeTests.push(await smokeTest('container', server, shipped, opts, deps.fetch));
+      smokeTests.push(await smokeTest('container', server, shipped, opts, deps, stopping));
     });
   }
 
@@ -347,6 +377,18 @@ async function attachSbom(
   }
 }
 
+/** Each platform's runtime (settling on its own) and all of them (what the build needs). */
+interface Runtimes {
+  each: Record<string, Promise<PreparedRuntime>>;
+  all: Promise<Record<string, PreparedRuntime>>;
+}
+
+async function settleAll<T>(each: Record<string, Promise<T>>): Promise<Record<string, T>> {
+  return Object.fromEntries(
+    await Promise.all(Object.entries(each).map(async ([k, p]) => [k, await p] as const)),
+  );
+}
+
 /** Seconds spent per stage (stages may overlap: the runtime with the download, smoke with build). */
 class StageTimes {
   private readonly spans: [string, number][] = [];
@@ -410,13 +452,16 @@ async function decideContainerTest(
   return Boolean(engine) && hostBuilt;
 }
 
+/** Runs the smoke test on `server`, then stops it in the background (pushed to `stopping`). */
 async function smokeTest(
   mode: 'process' | 'container',
   server: RunningServer,
   model: Model,
   opts: PackageOptions,
-  fetchImpl: typeof fetch,
+  deps: PipelineDeps<BuiltImageInfo>,
+  stopping: Promise<void>[],
 ): Promise<SmokeResult> {
+  const fetchImpl = deps.fetch;
   try {
     const inputs = model.textModel ? [] : await modelInputs(fetchImpl, server.baseUrl, model.name);
     const request = planSmokeRequest({
@@ -433,7 +478,13 @@ async function smokeTest(
       fetchImpl,
     });
   } finally {
-    await server.stop();
+    stopping.push(
+      server.stop().catch((e: unknown) => {
+        deps.logger.warning(
+          `Stopping the ${mode} smoke test's server failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }),
+    );
   }
 }
 

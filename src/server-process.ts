@@ -27,15 +27,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How long the readiness poll waits between tries (unless `wake` fires first). */
+const POLL_MS = 250;
+
 /**
  * Polls `GET /v2/health/ready` until 200. `alive()` returning a string means the server is gone (the
- * string says why) and stops the wait.
+ * string says why) and stops the wait. `wake` (the server's own `ready` log line) cuts the current
+ * pause short once, so readiness is seen when the server says so, not up to a poll interval later.
  */
 export async function waitForReady(
   baseUrl: string,
-  opts: { timeoutMs: number; alive: () => string | undefined | Promise<string | undefined>; what: string },
+  opts: {
+    timeoutMs: number;
+    alive: () => string | undefined | Promise<string | undefined>;
+    what: string;
+    wake?: Promise<void>;
+  },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
+  let wake = opts.wake?.then(() => 'wake' as const);
   for (;;) {
     const gone = await opts.alive();
     if (gone !== undefined) throw new Error(gone);
@@ -49,19 +59,30 @@ export async function waitForReady(
     if (Date.now() > deadline) {
       throw new Error(`${opts.what} was not ready after ${Math.round(opts.timeoutMs / 1000)} s`);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    let timer: NodeJS.Timeout | undefined;
+    const paused = new Promise<'timer'>((r) => (timer = setTimeout(() => r('timer'), POLL_MS)));
+    const why = await Promise.race(wake ? [paused, wake] : [paused]);
+    clearTimeout(timer);
+    if (why === 'wake') wake = undefined; // once: a server that says ready but is not is polled as usual
   }
 }
 
-/** Keeps the last `max` lines of a stream. */
-export function lineTail(max: number): { push(chunk: Buffer | string): void; lines(): string[] } {
+/** Keeps the last `max` lines of a stream; `onLine` sees each complete line. */
+export function lineTail(
+  max: number,
+  onLine?: (line: string) => void,
+): { push(chunk: Buffer | string): void; lines(): string[] } {
   const lines: string[] = [];
   let partial = '';
   return {
     push(chunk) {
       const parts = (partial + chunk.toString()).split('\n');
       partial = parts.pop() ?? '';
-      for (const l of parts) if (l.trim()) lines.push(l);
+      for (const l of parts) {
+        if (!l.trim()) continue;
+        lines.push(l);
+        onLine?.(l);
+      }
       if (lines.length > max) lines.splice(0, lines.length - max);
     },
     lines: () => (partial.trim() ? [...lines, partial] : [...lines]),
@@ -101,7 +122,13 @@ export async function startServerProcess(opts: {
   nodePath?: string;
 }): Promise<RunningServer> {
   const port = await freePort();
-  const tail = lineTail(50);
+  // The server logs one `ready` line once it serves (server-template/src/server.ts): the poll below
+  // then checks at once instead of at its next tick.
+  let saidReady = (): void => undefined;
+  const wake = new Promise<void>((r) => (saidReady = r));
+  const tail = lineTail(50, (line) => {
+    if (line.includes('"msg":"ready"')) saidReady();
+  });
   const child = spawn(opts.nodePath ?? process.execPath, [join(opts.runtimeDir, 'index.js')], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -121,6 +148,7 @@ export async function startServerProcess(opts: {
     await waitForReady(baseUrl, {
       timeoutMs: opts.readyTimeoutMs ?? 120_000,
       what: 'The inference server',
+      wake,
       alive: () => {
         if (spawnError) return `could not start node: ${spawnError.message}`;
         if (child.exitCode !== null) return `exited with code ${child.exitCode}`;

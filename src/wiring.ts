@@ -33,10 +33,9 @@ import {
   hostPlatform,
   loadShippedRuntimeLayers,
   provideRuntimes,
+  type ProvidedRuntime,
   stageRuntime,
 } from './runtime/index.js';
-import { hashFiles } from './sbom/gather.js';
-import { createSbom, sbomPath } from './sbom/index.js';
 import { serverEnv, smokeTestProcessEnv } from './server-env.js';
 import { startServerProcess } from './server-process.js';
 import { createdTime, sourceDateEpoch } from './util/source-date-epoch.js';
@@ -112,6 +111,9 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     return p;
   };
 
+  const stageHere = async (platform: string): Promise<string> =>
+    (await stageRuntime(platform, { logger, serverDir: findServerBundle() })).dir;
+
   return {
     logger,
     workDir: w.workDir,
@@ -135,20 +137,27 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
         classLabels: o.classLabels,
       }),
 
-    async prepareRuntimes(platforms, reuseFrom) {
-      const serverDir = findServerBundle();
-      // The shipped diff_ids are those of mtime-0 layers: SOURCE_DATE_EPOCH makes other layers.
-      const shipped = sourceDateEpoch(w.env) ? undefined : await loadShippedRuntimeLayers(serverDir, logger);
-      const reusable = shipped && reuseFrom.length > 0 ? await reusableFrom(reuseFrom) : new Map();
-      return provideRuntimes({
-        platforms: platforms.map((p) => platformKey(p)),
-        shipped,
-        reusable,
-        store: new BlobStore(imageWorkDir),
-        cacheDir: defaultCacheDir(),
-        stage: async (platform) => (await stageRuntime(platform, { logger, serverDir })).dir,
-        logger,
-      });
+    prepareRuntimes(platforms, reuseFrom) {
+      const keys = [...new Set(platforms.map((p) => platformKey(p)))];
+      const provided = (async () => {
+        const serverDir = findServerBundle();
+        // The shipped diff_ids are those of mtime-0 layers: SOURCE_DATE_EPOCH makes other layers.
+        const shipped = sourceDateEpoch(w.env)
+          ? undefined
+          : await loadShippedRuntimeLayers(serverDir, logger);
+        const reusable = shipped && reuseFrom.length > 0 ? await reusableFrom(reuseFrom) : new Map();
+        return provideRuntimes({
+          platforms: keys,
+          unpack: [hostPlatform()],
+          shipped,
+          reusable,
+          store: new BlobStore(imageWorkDir),
+          cacheDir: defaultCacheDir(),
+          stage: (platform) => stageHere(platform),
+          logger,
+        });
+      })();
+      return Object.fromEntries(keys.map((k) => [k, provided.then((r) => r[k] as Promise<ProvidedRuntime>)]));
     },
 
     async prepareModel(m, hostRuntime, when) {
@@ -217,8 +226,16 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
           source: req.model.source,
         },
         server: {
-          runtime: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
-          runtimeLayers: req.runtimeLayers,
+          runtime: Object.fromEntries(
+            opts.platforms.flatMap((p) => {
+              const dir = req.runtimes[p]?.dir;
+              return dir ? [[p, dir]] : [];
+            }),
+          ),
+          stageMissingRuntime: stageHere,
+          runtimeLayers: Object.fromEntries(
+            Object.entries(req.runtimes).flatMap(([p, r]) => (r.layer ? [[p, r.layer]] : [])),
+          ),
           env: serverEnv(req.model, opts.serverEnv),
           port: opts.port,
         },
@@ -248,8 +265,14 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
     },
 
     async writeSbom(req) {
+      // The SBOM's modules (CycloneDX, onnxruntime for the graph) load when it is written, beside the
+      // smoke test, not at start-up.
+      const [{ hashFiles }, { createSbom, sbomPath }] = await Promise.all([
+        import('./sbom/gather.js'),
+        import('./sbom/index.js'),
+      ]);
       const host = hostPlatform();
-      const hostRuntimeDir = req.runtimeDirs[host] ?? (await stageRuntime(host, { logger })).dir;
+      const hostRuntimeDir = req.runtimes[host]?.dir ?? (await stageHere(host));
       const serverDir = findServerBundle();
       const repoRoot = dirname(dirname(serverDir));
       const tool = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
@@ -275,7 +298,14 @@ export function createDeps(w: WiringOptions): PipelineDeps<Image> {
             files: await hashFiles(req.model.dir, tok.files),
           },
         },
-        runtimeDirs: Object.fromEntries(opts.platforms.map((p) => [p, req.runtimeDirs[p] as string])),
+        runtimes: Object.fromEntries(
+          opts.platforms.map((p) => {
+            const r = req.runtimes[p];
+            if (r?.files) return [p, { files: r.files }];
+            if (r?.dir) return [p, { dir: r.dir }];
+            throw new Error(`no runtime for ${p}`);
+          }),
+        ),
         hostRuntimeDir,
         serverDir,
         repoRoot,

@@ -3,18 +3,20 @@
  * model version into a registry (Debian's docker-registry) that holds the previous one: the runtime
  * layers come from the registry, verified against the diff_ids the action ships
  * (server-template/runtime-layers.json), and the npm registry (a loopback one, fakes/npm.ts) is not
- * contacted; a tampered runtime blob or stale shipped diff_ids fall back to npm, and the pushed image
- * holds the genuine runtime. Runs the bundle (dist/cli/index.js): `npm run bundle` first.
+ * contacted; only the host's runtime is unpacked (the others are verified and hashed as they stream,
+ * for the SBOM); a tampered runtime blob or stale shipped diff_ids fall back to npm, and the pushed
+ * image holds the genuine runtime. Runs the bundle (dist/cli/index.js): `npm run bundle` first.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { RegistryClient, bufferBlobSource } from '../../src/image/registry.js';
-import { sha256 } from '../../src/image/blobs.js';
+import { fileDigest, sha256 } from '../../src/image/blobs.js';
+import { hostPlatform } from '../../src/runtime/index.js';
 import { silentLogger } from '../../src/util/log.js';
 import { pushBaseImage, startRegistry, type LocalRegistry } from '../env/index.js';
 import { startFakeNpm, type FakeNpm } from '../fakes/npm.js';
@@ -50,10 +52,36 @@ interface CliRun {
   /** From "Pushed ...: N blobs uploaded, M mounted, K already present". */
   uploaded: number;
   platformDigests: Record<string, string>;
+  /** The SBOM's onnxruntime-node native files: platform -> path -> sha256 (hex). */
+  sbomNative: Record<string, Record<string, string>>;
+  /** The runtime layers unpacked into the tool cache (diff_id hex of each). */
+  unpacked: string[];
+}
+
+interface BomComponent {
+  name: string;
+  hashes?: { alg: string; content: string }[];
+  properties?: { name: string; value: string }[];
+  components?: BomComponent[];
+}
+
+/** Every file component of a CycloneDX BOM that names a platform: platform -> path -> sha256. */
+function nativeFilesOf(bom: { components?: BomComponent[] }): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  const walk = (cs: BomComponent[] = []): void => {
+    for (const c of cs) {
+      const platform = c.properties?.find((p) => p.name.endsWith('platform'))?.value;
+      const hash = c.hashes?.find((h) => h.alg === 'SHA-256')?.content;
+      if (platform && hash) (out[platform] ??= {})[c.name] = hash;
+      walk(c.components);
+    }
+  };
+  walk(bom.components);
+  return out;
 }
 
 /** Packages `model` to `repo` with the checkout's CLI, a new tool cache and home each time. */
-async function packageWith(from: string, model: string, repo: string): Promise<CliRun> {
+async function packageWith(from: string, model: string, repo: string, extra: string[] = []): Promise<CliRun> {
   const home = await mkdtemp(join(work, 'home-'));
   const r = await run(
     process.execPath,
@@ -61,6 +89,7 @@ async function packageWith(from: string, model: string, repo: string): Promise<C
       join(from, 'dist', 'cli', 'index.js'),
       ...['--model', model, '--image', `${reg.host}/${repo}`, '--base-image', `${reg.host}/base/node:latest`],
       ...['--platforms', BOTH, '--smoke-test', 'process'],
+      ...extra,
     ],
     {
       cwd: from,
@@ -81,9 +110,17 @@ async function packageWith(from: string, model: string, repo: string): Promise<C
       err: e.stderr ?? '',
     }),
   );
+  const sbomPath = /^sbom=(.+)$/m.exec(r.out)?.[1];
+  const sbomNative = sbomPath ? nativeFilesOf(JSON.parse(await readFile(sbomPath, 'utf8'))) : {};
+  const layers = join(home, 'tool-cache', 'package-onnx-model', 'runtime-layer');
+  const unpacked = (await readdir(layers).catch(() => [] as string[])).filter((n) =>
+    /^[a-f0-9]{64}$/.test(n),
+  );
   await rm(home, { recursive: true, force: true });
   return {
     ...r,
+    sbomNative,
+    unpacked,
     uploaded: Number(/Pushed \S+: (\d+) blobs uploaded/.exec(r.out)?.[1] ?? NaN),
     platformDigests: JSON.parse(/^platform-digests=(.*)$/m.exec(r.out)?.[1] ?? '{}') as Record<
       string,
@@ -104,6 +141,27 @@ async function runtimeLayers(repo: string, digests: Record<string, string>): Pro
     out[p] = m.layers.at(-2)!.digest;
   }
   return out;
+}
+
+/** The genuine onnxruntime-node native files of a platform (the repository's node_modules): path -> sha256. */
+async function genuineNative(platform: string): Promise<Record<string, string>> {
+  const ort = join(ROOT, 'node_modules', 'onnxruntime-node');
+  const dir = `bin/napi-v6/linux/${platform === 'linux/amd64' ? 'x64' : 'arm64'}`;
+  const out: Record<string, string> = {};
+  for (const e of await readdir(join(ort, dir), { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const rel = join(e.parentPath, e.name).slice(ort.length + 1);
+    out[rel] = (await fileDigest(join(ort, rel))).digest.slice('sha256:'.length);
+  }
+  return out;
+}
+
+/** The diff_id (hex) the action ships for each platform's runtime layer. */
+async function shippedDiffIds(): Promise<Record<string, string>> {
+  const f = JSON.parse(await readFile(join(ROOT, 'server-template', 'runtime-layers.json'), 'utf8')) as {
+    layers: Record<string, { diffId: string }>;
+  };
+  return Object.fromEntries(Object.entries(f.layers).map(([p, l]) => [p, l.diffId.slice('sha256:'.length)]));
 }
 
 const ortDownloads = () => npm.requests.filter((r) => r.includes('onnxruntime-node')).length;
@@ -145,6 +203,16 @@ describe('a fresh runner, the registry holding the previous version', () => {
     expect(await runtimeLayers('team/fresh', v2.platformDigests)).toEqual(
       await runtimeLayers('team/fresh', v1.platformDigests),
     );
+    // Only the host's runtime was unpacked (the smoke test runs it); the other platform's layer was
+    // verified and hashed as it streamed, and the SBOM lists its native files with their true digests,
+    // as it did when v1 staged both platforms from npm.
+    const host = hostPlatform();
+    const other = host === 'linux/amd64' ? 'linux/arm64' : 'linux/amd64';
+    expect(v2.out).toMatch(new RegExp(`Server runtime for ${other}: .*referenced, not unpacked`));
+    expect(v2.unpacked).toEqual([(await shippedDiffIds())[host]]);
+    expect(v2.sbomNative[other]).toEqual(await genuineNative(other));
+    expect(v2.sbomNative[host]).toEqual(await genuineNative(host));
+    expect(v2.sbomNative).toEqual(v1.sbomNative);
 
     const again = await packageWith(checkout, models.v2, 'team/fresh');
     expect({ code: again.code, uploaded: again.uploaded }).toEqual({ code: 0, uploaded: 0 });
@@ -152,30 +220,38 @@ describe('a fresh runner, the registry holding the previous version', () => {
     expect(npm.requests).toEqual([]);
   }, 600_000);
 
+  /**
+   * Someone with push access swaps `platform`'s runtime layer of the image under 'latest' for their own
+   * blob (the config, and so the diff_id the image claims, left as it was) and moves 'latest' to the
+   * rewritten index. Returns the swapped-in blob's digest.
+   */
+  async function tamper(repo: string, platform: string, digests: Record<string, string>): Promise<string> {
+    const c = client();
+    const evil = gzipSync(Buffer.concat([Buffer.from('not the runtime'), Buffer.alloc(1024)]));
+    const evilDigest = sha256(evil);
+    await c.pushBlob(repo, bufferBlobSource(evil));
+    const digest = digests[platform]!;
+    const m = JSON.parse((await c.getManifest(repo, digest)).bytes.toString()) as {
+      mediaType: string;
+      layers: { mediaType: string; digest: string; size: number }[];
+    };
+    m.layers[m.layers.length - 2] = { ...m.layers.at(-2)!, digest: evilDigest, size: evil.length };
+    const bytes = Buffer.from(JSON.stringify(m));
+    await c.putManifest(repo, sha256(bytes), bytes, m.mediaType);
+    const top = await c.getManifest(repo, 'latest');
+    const index = JSON.parse(top.bytes.toString()) as { manifests: { digest: string; size: number }[] };
+    const entry = index.manifests.find((x) => x.digest === digest)!;
+    Object.assign(entry, { digest: sha256(bytes), size: bytes.length });
+    await c.putManifest(repo, 'latest', Buffer.from(JSON.stringify(index)), top.mediaType!);
+    return evilDigest;
+  }
+
   it('a tampered runtime blob is never referenced: that platform is staged from npm and the run succeeds', async () => {
     const repo = 'team/tampered';
     const v1 = await packageWith(checkout, models.v1, repo);
     expect(v1.code).toBe(0);
     const genuine = await runtimeLayers(repo, v1.platformDigests);
-    // Someone with push access swaps the amd64 runtime layer for their own blob (the config, and so
-    // the diff_id the image claims, left as it was) and moves 'latest' to the rewritten index.
-    const c = client();
-    const evil = gzipSync(Buffer.concat([Buffer.from('not the runtime'), Buffer.alloc(1024)]));
-    const evilDigest = sha256(evil);
-    await c.pushBlob(repo, bufferBlobSource(evil));
-    const amdDigest = v1.platformDigests['linux/amd64']!;
-    const amd = JSON.parse((await c.getManifest(repo, amdDigest)).bytes.toString()) as {
-      mediaType: string;
-      layers: { mediaType: string; digest: string; size: number }[];
-    };
-    amd.layers[amd.layers.length - 2] = { ...amd.layers.at(-2)!, digest: evilDigest, size: evil.length };
-    const amdBytes = Buffer.from(JSON.stringify(amd));
-    await c.putManifest(repo, sha256(amdBytes), amdBytes, amd.mediaType);
-    const top = await c.getManifest(repo, 'latest');
-    const index = JSON.parse(top.bytes.toString()) as { manifests: { digest: string; size: number }[] };
-    const entry = index.manifests.find((m) => m.digest === amdDigest)!;
-    Object.assign(entry, { digest: sha256(amdBytes), size: amdBytes.length });
-    await c.putManifest(repo, 'latest', Buffer.from(JSON.stringify(index)), top.mediaType!);
+    const evilDigest = await tamper(repo, 'linux/amd64', v1.platformDigests);
 
     npm.requests.length = 0;
     const v2 = await packageWith(checkout, models.v2, repo);
@@ -185,6 +261,41 @@ describe('a fresh runner, the registry holding the previous version', () => {
     expect(v2.out).toMatch(/Server runtime for linux\/arm64: layer \w+ of .*team\/tampered, verified/);
     // The genuine runtime, built again (the same bytes), and the swapped blob in no manifest.
     expect(await runtimeLayers(repo, v2.platformDigests)).toEqual(genuine);
+  }, 600_000);
+
+  it('a tampered blob of the platform only verified (not unpacked, not the host) is never referenced nor described: staged from npm, the SBOM lists the genuine files', async () => {
+    const repo = 'team/tampered-other';
+    const other = hostPlatform() === 'linux/amd64' ? 'linux/arm64' : 'linux/amd64';
+    const v1 = await packageWith(checkout, models.v1, repo);
+    expect(v1.code).toBe(0);
+    const genuine = await runtimeLayers(repo, v1.platformDigests);
+    const evilDigest = await tamper(repo, other, v1.platformDigests);
+
+    npm.requests.length = 0;
+    const v2 = await packageWith(checkout, models.v2, repo);
+    expect(v2.code).toBe(0);
+    expect(v2.err).toContain(`${repo}@${evilDigest} does not decompress to the content its image claims`);
+    expect(ortDownloads()).toBeGreaterThan(0);
+    expect(v2.out).not.toContain(`Server runtime for ${other}: layer`);
+    expect(await runtimeLayers(repo, v2.platformDigests)).toEqual(genuine);
+    expect(v2.sbomNative[other]).toEqual(await genuineNative(other));
+  }, 600_000);
+
+  it('a smoke test that fails on the runtime from the registry pushes nothing (the other platform still being verified)', async () => {
+    const repo = 'team/failing';
+    const v1 = await packageWith(checkout, models.v1, repo);
+    expect(v1.code).toBe(0);
+    const latest = await client().headManifest(repo, 'latest');
+    const v2 = await packageWith(checkout, models.v2, repo, [
+      ...['--smoke-test-input', '["I love this"]', '--smoke-test-expect', 'NO_SUCH_LABEL'],
+      ...['--tags', 'v2,latest'],
+    ]);
+    expect(v2.code).not.toBe(0);
+    expect(v2.err).toMatch(
+      /Smoke test \(process\) predicted .* but 'smoke-test-expect' is \[NO_SUCH_LABEL\]; nothing was pushed/,
+    );
+    expect(await client().headManifest(repo, 'latest')).toBe(latest);
+    expect(await client().headManifest(repo, 'v2')).toBeUndefined();
   }, 600_000);
 
   it('stale shipped diff_ids (another server bundle) are reported and not used; the image holds the bundle present', async () => {

@@ -68,6 +68,11 @@ export interface ServerPayload {
    * are when their media type matches the base's; else the layer is built from `runtime`.
    */
   runtimeLayers?: Record<string, RuntimeLayer>;
+  /**
+   * Stages the runtime of a platform `runtime` lacks (one only referenced in `runtimeLayers`) when its
+   * layer has to be built after all (the base's layer media type differs from the verified one's).
+   */
+  stageMissingRuntime?: (platform: string) => Promise<string>;
   /** Server settings baked into the image env (PORT, WORKERS, ...). */
   env: Record<string, string>;
   port: number;
@@ -381,7 +386,7 @@ async function buildLayers(
   const runtimeLayers = selected.map(async (bp) => {
     const verified = server.runtimeLayers?.[bp.key];
     if (verified?.mediaType === types.layer) return producer.verified(verified);
-    const dir = server.runtime[bp.key];
+    const dir = server.runtime[bp.key] ?? (await server.stageMissingRuntime?.(bp.key));
     if (!dir) throw new Error(`no staged runtime for ${bp.key}`);
     return producer.runtime(await entriesFromDir(dir, `${IMAGE_ROOT}/server`));
   });

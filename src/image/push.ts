@@ -80,9 +80,11 @@ export async function pushImage(
     blobsMounted: 0,
   };
   const blobs: BlobRecord[] = [...img.blobs.values()];
-  // Layers (largest first, so the long uploads start early), then configs: all blobs before manifests.
+  // Layers (largest first, so the long uploads start early), then configs, in one queue: all blobs
+  // before manifests.
   const configs = new Set(img.platforms.map((p) => p.configDigest));
   const layers = blobs.filter((b) => !configs.has(b.digest)).sort((a, b) => b.size - a.size);
+  const queue = [...layers, ...blobs.filter((b) => configs.has(b.digest))];
   const pushOne = async (b: BlobRecord): Promise<void> => {
     // Base layers still in a registry are fetched only if the target needs their bytes.
     const source = lazyBlobSource(() => materializeBlob(img, b), b.digest, b.size);
@@ -106,17 +108,12 @@ export async function pushImage(
     );
   }, opts.progressIntervalMs ?? 5000);
   try {
-    await mapConcurrent(layers, opts.concurrency ?? 3, pushOne, { abort });
-    await mapConcurrent(
-      blobs.filter((b) => configs.has(b.digest)),
-      opts.concurrency ?? 3,
-      pushOne,
-      { abort },
-    );
+    await mapConcurrent(queue, opts.concurrency ?? 3, pushOne, { abort });
   } finally {
     clearInterval(ticker);
   }
-  for (const p of img.platforms) await client.putManifest(repo, p.digest, p.manifest, p.mediaType);
+  // The platforms' manifests side by side (the index that lists them only after every one is in).
+  await Promise.all(img.platforms.map((p) => client.putManifest(repo, p.digest, p.manifest, p.mediaType)));
   if (img.platforms.length > 1 || img.platforms[0]?.digest !== img.digest) {
     await client.putManifest(repo, img.digest, img.bytes, img.mediaType);
   }

@@ -5,8 +5,6 @@
  */
 import { createArmClient } from './arm.js';
 import { resolveRegistryModel, resolveWorkspaceModel } from './azureml.js';
-import { containerClientFor, downloadBlobs } from './blob-download.js';
-import { armScope, createCredential, getAccessToken } from './credentials.js';
 import { LATEST, notAccepted, type RegistryModelRef, type WorkspaceModelRef } from './reference.js';
 import { resolveAzureSettings } from './settings.js';
 import type { ModelSource } from './source.js';
@@ -64,6 +62,10 @@ export const azureSource: ModelSource<AzureModelRef> = {
   recognise,
 
   async fetch(ref, opts) {
+    // The Azure SDKs (a third of the action's bundle) load only for an Azure model: a local or https
+    // model's run does not parse them at start-up.
+    const [{ containerClientFor, downloadBlobs }, { armScope, createCredential, getAccessToken }] =
+      await Promise.all([import('./blob-download.js'), import('./credentials.js')]);
     const azure = resolveAzureSettings(opts.azure ?? {}, opts.logger);
     const credential = createCredential(azure, {
       getIdToken: opts.getIdToken,

@@ -8,8 +8,10 @@
  *   hostPlatform(): string                 'linux/amd64' on an x64 Linux runner.
  *   findServerBundle(from?): string        server-template/dist, found upward from this module's URL.
  *   defaultCacheDir(): string              $RUNNER_TOOL_CACHE/package-onnx-model or ~/.cache/...
- *   provideRuntimes(o): {dirs, layers}     each platform's runtime from a verified registry layer whose
- *                                          diff_id the action ships (no npm), else stageRuntime.
+ *   provideRuntimes(o): {platform: Promise<{dir?, layer?, files?}>}
+ *                                          each platform's runtime from a verified registry layer whose
+ *                                          diff_id the action ships (no npm; unpacked only for the
+ *                                          host), else stageRuntime; each ready on its own.
  *   loadShippedRuntimeLayers(serverDir)    the shipped diff_ids (server-template/runtime-layers.json)
  *                                          when they match the server bundle present.
  */
@@ -23,7 +25,7 @@ export {
   type StageOptions,
   type StagedRuntime,
 } from './stage.js';
-export { provideRuntimes, type ProvideOptions, type ProvidedRuntimes } from './provide.js';
+export { provideRuntimes, type ProvideOptions, type ProvidedRuntime } from './provide.js';
 export {
   computeRuntimeLayers,
   formatRuntimeLayers,

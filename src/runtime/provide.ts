@@ -1,19 +1,22 @@
 /**
  * Provides the server runtime of each platform a run needs (the image's platforms, plus the host's for
- * the process smoke test) from the fastest verified source:
+ * the process smoke test) from the fastest verified source, each platform as soon as it is ready (the
+ * smoke test starts on the host's runtime while the others are still being verified):
  *
  *   1. the registry: when an earlier image (normally the target's own tags) has a layer whose diff_id is
  *      the one the action ships for that platform (shipped.ts), its blob is streamed once: its digest
- *      checked, its decompressed tar hashed to that diff_id and unpacked meanwhile into a temporary
- *      directory that becomes the staged runtime only once both checked. The image then references
- *      the blob as it is (nothing compressed, nothing uploaded) and nothing is read from npm: a fresh
- *      runner never downloads onnxruntime-node's 113 MB tarball of every platform's binaries;
+ *      checked, its decompressed tar hashed to that diff_id and, file by file, hashed too (for the
+ *      SBOM). Only the platforms in `unpack` (the host's: the one this machine runs) are also written
+ *      out, into a temporary directory that becomes the staged runtime only once both checked; the
+ *      others exist only as the registry's blob, which the image references as it is. Nothing is
+ *      compressed, nothing uploaded and nothing read from npm: a fresh runner never downloads
+ *      onnxruntime-node's 113 MB tarball of every platform's binaries;
  *   2. else `stage` (stage.ts: the repository's node_modules, the tool cache, or the npm registry).
  *
- * A blob that does not verify is never referenced and nothing unpacked from it is kept (warned about);
- * that platform is staged instead. The unpacked runtime is kept in the cache directory (the runner's
- * tool cache when there is one) under its diff_id, with a manifest of every file's sha256, so a later
- * run on the same runner checks it and skips the unpacking.
+ * A blob that does not verify is never referenced and nothing unpacked or hashed from it is kept
+ * (warned about); that platform is staged instead. An unpacked runtime is kept in the cache directory
+ * (the runner's tool cache when there is one) under its diff_id, with a manifest of every file's
+ * sha256, so a later run on the same runner checks it and skips the unpacking.
  */
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -21,14 +24,19 @@ import { join } from 'node:path';
 import type { RuntimeLayer } from '../image/assemble.js';
 import { digestHex, type BlobStore } from '../image/blobs.js';
 import { verifyReusable, type ReusableLayer } from '../image/reuse.js';
-import { unpackTree } from '../image/unpack.js';
+import { unpackTree, type TreeFiles } from '../image/unpack.js';
 import type { Logger } from '../util/log.js';
 import { RUNTIME_LAYER_ROOT, type ShippedLayer } from './shipped.js';
-import { checkTree, manifestPathFor, writeTreeManifest } from './tree-manifest.js';
+import { checkTree, manifestPathFor, readTreeManifest, writeTreeManifest } from './tree-manifest.js';
 
 export interface ProvideOptions {
-  /** Every platform whose runtime directory is needed (canonical keys, `linux/amd64`). */
+  /** Every platform whose runtime is needed (canonical keys, `linux/amd64`). */
   platforms: string[];
+  /**
+   * The platforms whose runtime must be a directory (the host's: the smoke test, the model layout and
+   * the SBOM's graph run it); the others, when their layer is verified in the registry, get none.
+   */
+  unpack: string[];
   /** The shipped diff_ids (undefined: none usable, every platform is staged). */
   shipped: Record<string, ShippedLayer> | undefined;
   /** Layers earlier images offer, by diff_id (`reusableLayers`). */
@@ -41,15 +49,18 @@ export interface ProvideOptions {
   logger: Logger;
 }
 
-export interface ProvidedRuntimes {
-  /** Runtime directory by platform (every platform asked for). */
-  dirs: Record<string, string>;
-  /** Verified registry layers by platform (those that came from the registry). */
-  layers: Record<string, RuntimeLayer>;
+/** One platform's server runtime. */
+export interface ProvidedRuntime {
+  /** Its directory: always for a staged one and the `unpack` platforms; else none (only referenced). */
+  dir?: string;
+  /** The verified registry layer that holds it (when it came from the registry). */
+  layer?: RuntimeLayer;
+  /** Its files, hashed as they were verified (when it came from the registry). */
+  files?: TreeFiles;
 }
 
-export async function provideRuntimes(o: ProvideOptions): Promise<ProvidedRuntimes> {
-  const out: ProvidedRuntimes = { dirs: {}, layers: {} };
+/** Each platform's runtime, by platform; each settles on its own (the host's first, when it can). */
+export function provideRuntimes(o: ProvideOptions): Record<string, Promise<ProvidedRuntime>> {
   // Stagings run one after another: the platforms share one npm download (and its cache directory).
   let staging: Promise<unknown> = Promise.resolve();
   const stage = (platform: string): Promise<string> => {
@@ -57,17 +68,14 @@ export async function provideRuntimes(o: ProvideOptions): Promise<ProvidedRuntim
     staging = next.catch(() => undefined);
     return next;
   };
-  await Promise.all(
-    o.platforms.map(async (platform) => {
-      const fromRegistry = await runtimeFromRegistry(platform, o);
-      if (fromRegistry) {
-        out.dirs[platform] = fromRegistry.dir;
-        out.layers[platform] = fromRegistry.layer;
-      } else {
-        out.dirs[platform] = await stage(platform);
-      }
-    }),
-  );
+  const provide = async (platform: string): Promise<ProvidedRuntime> =>
+    (await runtimeFromRegistry(platform, o)) ?? { dir: await stage(platform) };
+  // The `unpack` platforms (the host's) first, with the whole machine: the smoke test waits for them;
+  // the others are verified after, beside the smoke test, and only the build waits for them.
+  const first = o.platforms.filter((p) => o.unpack.includes(p));
+  const out = Object.fromEntries(first.map((p) => [p, provide(p)]));
+  const firstDone = Promise.allSettled(Object.values(out));
+  for (const p of o.platforms.filter((q) => !o.unpack.includes(q))) out[p] = firstDone.then(() => provide(p));
   return out;
 }
 
@@ -75,44 +83,41 @@ export async function provideRuntimes(o: ProvideOptions): Promise<ProvidedRuntim
 async function runtimeFromRegistry(
   platform: string,
   o: ProvideOptions,
-): Promise<{ dir: string; layer: RuntimeLayer } | undefined> {
+): Promise<ProvidedRuntime | undefined> {
   const expected = o.shipped?.[platform];
   const hit = expected && o.reusable.get(expected.diffId);
   if (!expected || !hit) return undefined;
-  const dir = join(o.cacheDir, 'runtime-layer', digestHex(expected.diffId));
-  const manifest = manifestPathFor(dir);
-  let unpacked = existsSync(dir);
-  if (unpacked) {
-    const problem = await checkTree(dir, manifest);
-    if (problem) {
-      o.logger.warning(`The cached server runtime ${dir} ${problem}; unpacking it again.`);
-      await rm(dir, { recursive: true, force: true });
-      unpacked = false;
-    }
-  }
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  const dir = o.unpack.includes(platform)
+    ? join(o.cacheDir, 'runtime-layer', digestHex(expected.diffId))
+    : undefined;
+  const manifest = dir && manifestPathFor(dir);
+  let files = dir && existsSync(dir) ? await cachedFiles(dir, o.logger) : undefined;
+  const tmp = dir && !files ? `${dir}.tmp-${process.pid}-${Date.now()}` : undefined;
   const t0 = Date.now();
   try {
-    let files: Awaited<ReturnType<typeof unpackTree>> | undefined;
+    let streamed: TreeFiles | undefined;
     const ok = await verifyReusable(hit, expected.diffId, o.store, o.logger, {
       maxUncompressed: expected.size,
-      ...(!unpacked && {
-        consume: async (tar) => void (files = await unpackTree(tar, `${RUNTIME_LAYER_ROOT}/`, tmp)),
+      // Unpacked when this machine runs it (and the cache has no copy), else only hashed.
+      ...(!files && {
+        consume: async (tar) => void (streamed = await unpackTree(tar, `${RUNTIME_LAYER_ROOT}/`, tmp)),
       }),
     });
     if (!ok) return undefined;
-    if (!unpacked) {
+    files ??= streamed;
+    if (tmp && dir && manifest) {
       await writeTreeManifest(tmp, manifest, files);
       await rename(tmp, dir).catch(async (e: unknown) => {
         if (!existsSync(dir)) throw e; // another run unpacked the same layer meanwhile: the same files
       });
     }
     o.logger.info(
-      `Server runtime for ${platform}: layer ${hit.digest.slice(7, 19)} of ${hit.client.registry}/${hit.repository}, verified (${(ok.fetched / 1e6).toFixed(1)} MB read in ${((Date.now() - t0) / 1000).toFixed(1)} s); not staged from npm`,
+      `Server runtime for ${platform}: layer ${hit.digest.slice(7, 19)} of ${hit.client.registry}/${hit.repository}, verified (${(ok.fetched / 1e6).toFixed(1)} MB read in ${((Date.now() - t0) / 1000).toFixed(1)} s${dir ? '' : '; referenced, not unpacked'}); not staged from npm`,
     );
     const location = { kind: 'registry' as const, client: hit.client, repository: hit.repository };
     return {
-      dir,
+      ...(dir && { dir }),
+      files,
       layer: {
         digest: hit.digest,
         diffId: expected.diffId,
@@ -122,6 +127,15 @@ async function runtimeFromRegistry(
       },
     };
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The files of a runtime unpacked by an earlier run, when it still matches its manifest; else removed. */
+async function cachedFiles(dir: string, logger: Logger): Promise<TreeFiles | undefined> {
+  const problem = await checkTree(dir);
+  if (!problem) return readTreeManifest(dir);
+  logger.warning(`The cached server runtime ${dir} ${problem}; unpacking it again.`);
+  await rm(dir, { recursive: true, force: true });
+  return undefined;
 }

@@ -9,11 +9,12 @@
 import { lstat, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileDigest } from '../image/blobs.js';
+import type { TreeFiles } from '../image/unpack.js';
 
 interface TreeManifest {
   version: 1;
   /** Posix path relative to the tree -> size and `sha256:<hex>`. */
-  files: Record<string, { size: number; sha256: string }>;
+  files: TreeFiles;
 }
 
 export function manifestPathFor(dir: string): string {
@@ -63,6 +64,11 @@ export async function writeTreeManifest(
 
 const list = (names: string[]): string =>
   names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+
+/** The files a tree's manifest lists (call after `checkTree` found the tree as listed). */
+export async function readTreeManifest(dir: string, manifestPath = manifestPathFor(dir)): Promise<TreeFiles> {
+  return (JSON.parse(await readFile(manifestPath, 'utf8')) as TreeManifest).files;
+}
 
 /**
  * Checks `dir` against its manifest: undefined when every file is there with its size and sha256 and

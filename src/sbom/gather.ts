@@ -1,14 +1,15 @@
 /**
  * Reads the facts a BOM states from what the build used: the model's graph (an onnxruntime-node
  * session of the host's staged runtime: the same library the server loads) and config.json, the
- * server bundle and the package list the bundler wrote next to it, and the staged onnxruntime-node
- * files of every platform, each hashed.
+ * server bundle and the package list the bundler wrote next to it, and the onnxruntime-node native
+ * files of every platform, each hashed (as the runtime's layer was verified, or from its directory).
  */
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { fileDigest } from '../image/blobs.js';
+import type { TreeFiles } from '../image/unpack.js';
 import { ORT, ORT_COMMON, lockIntegrity, stagedFiles } from '../runtime/stage.js';
 import type { FileFact, ModelFacts, NpmPackageFact, RuntimeFacts, ServerFacts, TensorFact } from './facts.js';
 
@@ -59,28 +60,51 @@ export async function serverFacts(serverDir: string): Promise<ServerFacts> {
   return { ...packageFact(pkg, undefined), files, packages };
 }
 
-/** onnxruntime-node and -common of the staged runtimes, and each platform's native files, hashed. */
+/** A platform's runtime as the SBOM reads it: its files' digests when known, else its directory. */
+export type RuntimeTree = { files: TreeFiles } | { dir: string };
+
+/**
+ * onnxruntime-node and -common (their package.json from `packagesDir`, a runtime of the same pinned
+ * versions) and each platform's native files, hashed.
+ */
 export async function runtimeFacts(
-  runtimeDirs: Record<string, string>,
+  runtimes: Record<string, RuntimeTree>,
+  packagesDir: string,
   repoRoot: string,
 ): Promise<RuntimeFacts> {
+  const ortPkg = await readJson(join(packagesDir, 'node_modules', ORT, 'package.json'));
+  const commonPkg = await readJson(join(packagesDir, 'node_modules', ORT_COMMON, 'package.json'));
+  const ort = packageFact(ortPkg, await lockIntegrity(repoRoot, ORT, String(ortPkg['version'])));
+  const common = packageFact(
+    commonPkg,
+    await lockIntegrity(repoRoot, ORT_COMMON, String(commonPkg['version'])),
+  );
   const platforms: RuntimeFacts['platforms'] = [];
-  let ort: NpmPackageFact | undefined;
-  let common: NpmPackageFact | undefined;
-  for (const [platform, dir] of Object.entries(runtimeDirs).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const ortDir = join(dir, 'node_modules', ORT);
-    const ortPkg = await readJson(join(ortDir, 'package.json'));
-    const commonPkg = await readJson(join(dir, 'node_modules', ORT_COMMON, 'package.json'));
-    ort ??= packageFact(ortPkg, await lockIntegrity(repoRoot, ORT, String(ortPkg['version'])));
-    common ??= packageFact(
-      commonPkg,
-      await lockIntegrity(repoRoot, ORT_COMMON, String(commonPkg['version'])),
-    );
-    const native = (await stagedFiles(ortDir)).filter((f) => f.startsWith('bin/'));
-    platforms.push({ platform, files: await hashFiles(ortDir, native) });
+  for (const [platform, tree] of Object.entries(runtimes).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    platforms.push({ platform, files: await nativeFiles(tree) });
   }
-  if (!ort || !common) throw new Error('no staged runtime to describe');
+  if (platforms.length === 0) throw new Error('no staged runtime to describe');
   return { ort, common, platforms };
+}
+
+/** onnxruntime-node's `bin/` files of a runtime, sorted by path. */
+async function nativeFiles(tree: RuntimeTree): Promise<FileFact[]> {
+  const ortRoot = `node_modules/${ORT}/`;
+  if ('files' in tree) {
+    return Object.entries(tree.files)
+      .filter(([path]) => path.startsWith(`${ortRoot}bin/`))
+      .map(([path, f]) => ({
+        path: path.slice(ortRoot.length),
+        size: f.size,
+        sha256: f.sha256.slice('sha256:'.length),
+      }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+  const ortDir = join(tree.dir, 'node_modules', ORT);
+  return hashFiles(
+    ortDir,
+    (await stagedFiles(ortDir)).filter((f) => f.startsWith('bin/')),
+  );
 }
 
 type Ort = typeof import('onnxruntime-node');

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { referrerArtifact, type ReferrerArtifact } from '../image/referrers.js';
 import { BOM_MEDIA_TYPE, buildBom } from './bom.js';
 import type { ImageFacts, ModelFacts } from './facts.js';
-import { inspectGraph, readModelConfig, runtimeFacts, serverFacts } from './gather.js';
+import { inspectGraph, readModelConfig, runtimeFacts, serverFacts, type RuntimeTree } from './gather.js';
 
 export { BOM_MEDIA_TYPE } from './bom.js';
 
@@ -19,9 +19,9 @@ export interface SbomRequest {
   image: ImageFacts & { size: number };
   /** The model as fetched; its graph and config.json are read from `dir`. */
   model: Omit<ModelFacts, 'inputs' | 'outputs' | 'labels' | 'modelType' | 'architecture'> & { dir: string };
-  /** Staged runtime directory of each platform in the image. */
-  runtimeDirs: Record<string, string>;
-  /** A staged runtime this machine can load (reads the model's graph). */
+  /** The runtime of each platform in the image: its files' digests, else its directory. */
+  runtimes: Record<string, RuntimeTree>;
+  /** A staged runtime this machine can load (reads the model's graph and the runtime's package.json). */
   hostRuntimeDir: string;
   /** The server bundle (server-template/dist) and the repository root holding package-lock.json. */
   serverDir: string;
@@ -55,7 +55,7 @@ export async function createSbom(req: SbomRequest): Promise<Sbom> {
     image: req.image,
     model: { ...model, ...graph, ...(await readModelConfig(dir)) },
     server: await serverFacts(req.serverDir),
-    runtime: await runtimeFacts(req.runtimeDirs, req.repoRoot),
+    runtime: await runtimeFacts(req.runtimes, req.hostRuntimeDir, req.repoRoot),
   });
   const bytes = Buffer.from(json);
   await mkdir(dirname(req.path), { recursive: true });
