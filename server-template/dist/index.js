@@ -21599,7 +21599,7 @@ module.exports = { wait, waitDiff }
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5919);
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1325);
+/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2991);
 /* harmony import */ var _worker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1404);
 /**
  * Entry point of the bundle (`node index.js`). The same file is the HTTP process and, started again
@@ -21621,7 +21621,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1325:
+/***/ 2991:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -23018,13 +23018,14 @@ function parseJson(body) {
         throw new HttpError(400, `the request body is not valid JSON (${err.message})`);
     }
 }
-function buildApp({ config, service, metrics, health, stopping }) {
+function buildApp({ config, service, metrics, health, stopping, logLines }) {
     const app = fastify_default()({
         logger: {
             level: config.logLevel,
             base: { service: 'onnx-inference-server', model: service.info.name },
             // Never log headers (they may carry credentials) or bodies.
             serializers: { req: () => ({}), res: () => ({}) },
+            stream: logLines,
         },
         bodyLimit: config.maxBodyBytes,
         requestIdHeader: 'x-request-id',
@@ -23198,6 +23199,11 @@ const SETTINGS = [
         default: '1',
         description: 'Kept for compatibility: the server holds one ONNX Runtime session (one copy of the weights) whatever its value; it only multiplies INTRA_OP_THREADS.',
     },
+    {
+        env: 'INLINE_INFERENCE_MS',
+        default: '1',
+        description: 'A model whose one-text run takes at most this many milliseconds (timed at start) runs on the HTTP thread, without the hop to the inference thread and back (which costs more than such a run); slower models run on the inference thread, so the HTTP thread keeps reading and tokenizing while they run. 0 = always the inference thread.',
+    },
     { env: 'MAX_BATCH_SIZE', default: '32', description: 'Most rows (texts) run in one inference call.' },
     {
         env: 'MAX_BATCH_DELAY_MS',
@@ -23365,6 +23371,7 @@ function parseConfig(env, cores) {
         port: intSetting(env, 'PORT', 8080, 0, 65535),
         host: stringSetting(env, 'HOST') ?? '0.0.0.0',
         sessionThreads,
+        inlineInferenceMs: intSetting(env, 'INLINE_INFERENCE_MS', 1, 0, 60_000),
         maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
         maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
         maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
@@ -23831,6 +23838,136 @@ function exitedWhileLoading(onnxPath, code, workerError) {
         : `${what}: ${workerError}; fix: check that onnxruntime-node is installed for this platform next to the server and that the model file is intact`;
 }
 
+// EXTERNAL MODULE: ./server-template/src/session.ts
+var session = __nccwpck_require__(8680);
+;// CONCATENATED MODULE: ./server-template/src/inline.ts
+/**
+ * The session on the HTTP thread. For a model whose one-text run is cheaper than the hop to the
+ * inference thread and back (two thread wake-ups, 0.1-0.3 ms measured on 2 cores, more than the whole
+ * run of a small classifier), the server opens its one session here instead (see server.ts), as a
+ * hand-written server would, and keeps the batching: requests that arrive during a run are read before
+ * the session is free again, so they share the next batch.
+ */
+
+
+class InlineRunner {
+    ort;
+    session;
+    onFree;
+    running = false;
+    closed = false;
+    constructor(ort, session, onFree) {
+        this.ort = ort;
+        this.session = session;
+        this.onFree = onFree;
+    }
+    static async open(onnxPath, threads, onFree) {
+        const ort = (0,session/* loadOrt */.sR)();
+        return new InlineRunner(ort, await (0,session/* openSession */.fA)(ort, onnxPath, threads), onFree);
+    }
+    idle() {
+        return this.running || this.closed ? 0 : 1;
+    }
+    busy() {
+        return this.running ? 1 : 0;
+    }
+    serving() {
+        return this.closed ? 0 : 1;
+    }
+    async run(feeds) {
+        if (this.running || this.closed)
+            throw new Error('the inference session is busy');
+        this.running = true;
+        try {
+            return await (0,session/* runSession */.Ie)(this.ort, this.session, feeds);
+        }
+        catch (err) {
+            throw new InferenceError((0,session/* oneLine */.TN)(err));
+        }
+        finally {
+            // onnxruntime-node's run() held this thread: free the session only after the event loop has read
+            // the requests that arrived meanwhile (setImmediate runs after the poll phase), so they queue up
+            // and leave together in the next batch instead of the first of them going alone.
+            setImmediate(() => {
+                this.running = false;
+                if (!this.closed)
+                    this.onFree();
+            });
+        }
+    }
+    async close() {
+        this.closed = true;
+        await this.session.release();
+    }
+}
+/** Takes no batch: requests queue while the session moves between threads (before readiness). */
+const PAUSED = {
+    idle: () => 0,
+    busy: () => 0,
+    serving: () => 0,
+    run: () => Promise.reject(new Error('the inference session is moving')),
+    close: () => Promise.resolve(),
+};
+/**
+ * The median of `times` one-text runs on `runner` (ms, onnxruntime's run() alone), or undefined when
+ * the runner was busy (requests that arrived before readiness came first).
+ */
+async function timeOneText(runner, feeds, times = 5) {
+    const ms = [];
+    for (let i = 0; i < times; i++) {
+        if (runner.idle() === 0)
+            return undefined;
+        ms.push((await runner.run(feeds())).inferenceMs);
+    }
+    return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
+}
+
+;// CONCATENATED MODULE: ./server-template/src/log-lines.ts
+/**
+ * Where the JSON log lines go: stdout, with the one access line per request written in bursts. Written
+ * one by one, those lines cost a pipe write per request on the HTTP thread (0.13 ms each, measured at
+ * concurrency 1 on 2 cores: a fifth of a small classifier's whole answer). Access lines gather for at
+ * most `intervalMs` (or `maxBytes`) and go in one write; any other line (startup, errors, shutdown)
+ * goes at once, after the access lines before it, so the order holds. Whatever is left is written when
+ * the process exits.
+ */
+class BurstLines {
+    out;
+    intervalMs;
+    maxBytes;
+    buffered = '';
+    timer;
+    constructor(out, intervalMs = 50, maxBytes = 64 * 1024) {
+        this.out = out;
+        this.intervalMs = intervalMs;
+        this.maxBytes = maxBytes;
+    }
+    write(line) {
+        this.buffered += line;
+        if (!line.includes('"msg":"request"') || this.buffered.length >= this.maxBytes) {
+            this.flush();
+            return;
+        }
+        this.timer ??= setTimeout(() => this.flush(), this.intervalMs).unref();
+    }
+    flush() {
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        if (this.buffered === '')
+            return;
+        const chunk = this.buffered;
+        this.buffered = '';
+        this.out(chunk);
+    }
+}
+/** stdout (a synchronous write on Linux pipes and files), flushed at exit. */
+function stdoutLines() {
+    const lines = new BurstLines((chunk) => process.stdout.write(chunk));
+    process.on('exit', () => lines.flush());
+    return lines;
+}
+
 ;// CONCATENATED MODULE: ./server-template/src/batcher.ts
 /**
  * Dynamic batching scheduler (pure: clock, timers and the worker pool are injected).
@@ -23969,10 +24106,12 @@ class InferenceService {
      */
     batching;
     logitsName;
+    runner;
     constructor(deps) {
         this.deps = deps;
         const { config, model, text } = deps;
         this.now = deps.now ?? (() => performance.now());
+        this.runner = deps.pool;
         this.batchedInputs = model.inputs.every((i) => i.shape.length > 0 && (i.shape[0] ?? 0) < 0);
         this.batching =
             this.batchedInputs && model.outputs.every((o) => o.shape.length > 0 && (o.shape[0] ?? 0) < 0);
@@ -23997,8 +24136,8 @@ class InferenceService {
                 return () => clearTimeout(t);
             },
         }, {
-            idle: () => deps.pool.idle(),
-            busy: () => deps.pool.busy(),
+            idle: () => this.runner.idle(),
+            busy: () => this.runner.busy(),
             dispatch: (batch) => this.dispatch(batch),
         });
     }
@@ -24007,16 +24146,20 @@ class InferenceService {
         this.batcher.pump();
         this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
     }
+    /** Sends later batches to another runner (the caller checked that none is running). */
+    useRunner(runner) {
+        this.runner = runner;
+    }
     /** Whether requests may share a batch (false: every request runs alone). */
     get batches() {
         return this.batching;
     }
     /**
      * Feeds for the warm-up inference: a real tokenized text, or zeros with dynamic dims set to 1; two
-     * rows when the model batches, so that setWarmupResult can check that its outputs split into rows.
+     * rows when the model batches, so that setWarmupResult can check that its outputs split into rows
+     * (`rows` = 1: one text, to time the model's cheapest run).
      */
-    warmupFeeds() {
-        const rows = this.batchedInputs ? WARMUP_ROWS : 1;
+    warmupFeeds(rows = this.batchedInputs ? WARMUP_ROWS : 1) {
         if (this.deps.text) {
             const enc = this.deps.text.encode('Warm-up inference.');
             return this.deps.text.feeds(new Array(rows).fill(enc));
@@ -24188,7 +24331,7 @@ class InferenceService {
         }
     }
     dispatch(batch) {
-        const { metrics, pool } = this.deps;
+        const { metrics } = this.deps;
         const start = this.now();
         let totalRows = 0;
         for (const item of batch) {
@@ -24207,7 +24350,7 @@ class InferenceService {
                 item.payload.reject(err);
             return;
         }
-        pool.run(feeds).then((result) => {
+        this.runner.run(feeds).then((result) => {
             metrics.inference.observe(result.inferenceMs / 1000);
             const shared = batch.length > 1;
             if (shared && !splitsIntoRows(result.outputs, totalRows)) {
@@ -27598,6 +27741,8 @@ class TextPipeline {
 
 
 
+
+
 function fail(message) {
     process.stderr.write(`startup error: ${message}\n`);
     process.exit(1);
@@ -27641,6 +27786,8 @@ async function startServer(entryUrl) {
             onRestart: () => metrics.workerRestarts.inc(),
             onnxPath: files.onnxPath,
         });
+        // Where batches run: the inference thread, or the HTTP thread once a fast model moves there.
+        let runner = pool;
         const model = await pool.start();
         metrics.modelLoad.set(model.loadSeconds);
         let text;
@@ -27649,15 +27796,16 @@ async function startServer(entryUrl) {
         }
         const service = new InferenceService({ config, files, pool, model, text, metrics, name });
         onFree = () => {
-            metrics.workers.set(pool.serving());
+            metrics.workers.set(runner.serving());
             service.pump();
         };
         const app = buildApp({
             config,
             service,
             metrics,
-            health: { live: () => true, ready: () => serving && !stopping && pool.serving() > 0 },
+            health: { live: () => true, ready: () => serving && !stopping && runner.serving() > 0 },
             stopping: () => stopping,
+            logLines: stdoutLines(),
         });
         const log = app.log;
         const cores = (0,external_node_os_.availableParallelism)();
@@ -27687,7 +27835,7 @@ async function startServer(entryUrl) {
             drain: () => service.drain(),
             closeWorkers: async () => {
                 service.stop();
-                await pool.close();
+                await runner.close();
             },
             exit: (code) => process.exit(code),
         });
@@ -27701,8 +27849,24 @@ async function startServer(entryUrl) {
         const port = typeof address === 'object' && address ? address.port : config.port;
         const warm = await pool.warmup(service.warmupFeeds());
         service.setWarmupResult(warm);
+        const oneTextMs = config.inlineInferenceMs > 0 ? await timeOneText(pool, () => service.warmupFeeds(1)) : undefined;
+        if (oneTextMs !== undefined && oneTextMs <= config.inlineInferenceMs && pool.busy() === 0) {
+            // Cheaper than the hop between threads: move the one session to this thread. The inference
+            // thread's session goes first, so there is never a second copy of the weights.
+            service.useRunner(PAUSED);
+            await pool.close();
+            try {
+                runner = await InlineRunner.open(files.onnxPath, config.sessionThreads, () => onFree());
+                await runner.run(service.warmupFeeds());
+            }
+            catch (err) {
+                throw new StartupError(`${files.onnxPath} ran on the inference thread but not on the HTTP thread (${err.message}); fix: set INLINE_INFERENCE_MS=0 to keep it on the inference thread`);
+            }
+            service.useRunner(runner);
+            onFree();
+        }
         serving = true;
-        metrics.workers.set(pool.serving());
+        metrics.workers.set(runner.serving());
         log.info({
             port,
             host: config.host,
@@ -27711,6 +27875,8 @@ async function startServer(entryUrl) {
             text: text !== undefined,
             labels: service.info.labels,
             sessionThreads: config.sessionThreads,
+            inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
+            oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
             maxBatchSize: config.maxBatchSize,
             batching: service.batches,
             loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
@@ -27726,20 +27892,45 @@ async function startServer(entryUrl) {
 
 /***/ }),
 
-/***/ 1404:
+/***/ 8680:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   J: () => (/* binding */ runInferenceWorker)
+/* harmony export */   Ie: () => (/* binding */ runSession),
+/* harmony export */   Qw: () => (/* binding */ specsOf),
+/* harmony export */   TN: () => (/* binding */ oneLine),
+/* harmony export */   fA: () => (/* binding */ openSession),
+/* harmony export */   sR: () => (/* binding */ loadOrt)
 /* harmony export */ });
 /* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8995);
 /* harmony import */ var node_module__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_module__WEBPACK_IMPORTED_MODULE_0__);
 /**
- * Body of the inference thread: the server's one onnxruntime-node session (one copy of the weights),
- * one batch at a time. onnxruntime-node's run() occupies the calling JS thread, so it lives here, off
- * the HTTP thread; its intra-op threads spread each batch over the cores.
+ * The server's one onnxruntime-node session: how it is opened and how one batch runs on it. Shared by
+ * the two places the session can live (an inference thread, worker.ts, or the HTTP thread, inline.ts),
+ * so both run the model the same way.
  */
 
+/** onnxruntime-node, loaded at run time from node_modules next to the bundle (it is external to it). */
+function loadOrt() {
+    return (0,node_module__WEBPACK_IMPORTED_MODULE_0__.createRequire)(import.meta.url)('onnxruntime-node');
+}
+/**
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
+ * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
+ * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ */
+const SESSION_CONFIG = {
+    'intra_op.allow_spinning': '0',
+};
+function openSession(ort, onnxPath, threads) {
+    return ort.InferenceSession.create(onnxPath, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: SESSION_CONFIG },
+    });
+}
 function specsOf(meta) {
     return meta.map((m) => {
         if (!m.isTensor)
@@ -27757,57 +27948,55 @@ function oneLine(err) {
     const text = err instanceof Error ? err.message : String(err);
     return text.replace(/\s+/g, ' ').trim().slice(0, 400);
 }
-/**
- * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
- * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
- * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
- */
-const SESSION_CONFIG = {
-    'intra_op.allow_spinning': '0',
-};
+/** Runs one batch; the outputs own their buffers (onnxruntime-node allocates them per run). */
+async function runSession(ort, session, wire) {
+    const feeds = {};
+    for (const [name, t] of Object.entries(wire)) {
+        feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+    }
+    const t0 = performance.now();
+    const result = await session.run(feeds);
+    const inferenceMs = performance.now() - t0;
+    const outputs = {};
+    for (const [name, value] of Object.entries(result)) {
+        outputs[name] = { type: value.type, dims: [...value.dims], data: value.data };
+    }
+    return { outputs, inferenceMs };
+}
+
+
+/***/ }),
+
+/***/ 1404:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   J: () => (/* binding */ runInferenceWorker)
+/* harmony export */ });
+/* harmony import */ var _session_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8680);
+
 async function runInferenceWorker(init, port) {
     const post = (msg) => port.postMessage(msg);
-    // Loaded at run time from node_modules next to the bundle (it is external to it), only in workers.
-    const ort = (0,node_module__WEBPACK_IMPORTED_MODULE_0__.createRequire)(import.meta.url)('onnxruntime-node');
+    const ort = (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .loadOrt */ .sR)();
     let session;
     const started = performance.now();
     try {
-        session = await ort.InferenceSession.create(init.onnxPath, {
-            intraOpNumThreads: init.sessionThreads,
-            interOpNumThreads: 1,
-            executionMode: 'sequential',
-            graphOptimizationLevel: 'all',
-            extra: { session: SESSION_CONFIG },
-        });
+        session = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .openSession */ .fA)(ort, init.onnxPath, init.sessionThreads);
     }
     catch (err) {
-        post({ type: 'fatal', message: oneLine(err) });
+        post({ type: 'fatal', message: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(err) });
         return;
     }
     post({
         type: 'loaded',
-        inputs: specsOf(session.inputMetadata),
-        outputs: specsOf(session.outputMetadata),
+        inputs: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .specsOf */ .Qw)(session.inputMetadata),
+        outputs: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .specsOf */ .Qw)(session.outputMetadata),
         loadSeconds: (performance.now() - started) / 1000,
     });
     port.on('message', (msg) => {
         void (async () => {
             try {
-                const feeds = {};
-                for (const [name, t] of Object.entries(msg.feeds)) {
-                    feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-                }
-                const t0 = performance.now();
-                const result = await session.run(feeds);
-                const inferenceMs = performance.now() - t0;
-                const outputs = {};
-                for (const [name, value] of Object.entries(result)) {
-                    outputs[name] = {
-                        type: value.type,
-                        dims: [...value.dims],
-                        data: value.data,
-                    };
-                }
+                const { outputs, inferenceMs } = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .runSession */ .Ie)(ort, session, msg.feeds);
                 // Hand the output buffers over instead of copying them (this thread never reads them again).
                 const buffers = Object.values(outputs).flatMap((t) => ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : []);
                 port.postMessage({ type: 'result', id: msg.id, outputs, inferenceMs }, [
@@ -27815,7 +28004,7 @@ async function runInferenceWorker(init, port) {
                 ]);
             }
             catch (err) {
-                post({ type: 'failed', id: msg.id, message: oneLine(err) });
+                post({ type: 'failed', id: msg.id, message: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(err) });
             }
         })();
     });
