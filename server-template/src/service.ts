@@ -296,23 +296,22 @@ export class InferenceService {
     metrics.queueDepth.set(this.batcher.queuedRows);
     if (queued === undefined) throw this.queueFull();
     this.inFlight++;
-    let timer: NodeJS.Timeout | undefined;
+    // The timeout rejects the rows themselves (a later answer for them is ignored): no extra promise
+    // and race per request on the hot path.
+    const timer = setTimeout(() => {
+      this.batcher.remove(queued);
+      metrics.queueDepth.set(this.batcher.queuedRows);
+      metrics.rejected.inc({ reason: 'timeout' });
+      const err = new ServiceError(
+        'unavailable',
+        `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`,
+        retryAfter,
+      );
+      for (const r of rows) r.reject(err);
+    }, config.requestTimeoutMs);
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          this.batcher.remove(queued);
-          metrics.queueDepth.set(this.batcher.queuedRows);
-          metrics.rejected.inc({ reason: 'timeout' });
-          reject(
-            new ServiceError(
-              'unavailable',
-              `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`,
-              retryAfter,
-            ),
-          );
-        }, config.requestTimeoutMs);
-      });
-      const results = await Promise.race([Promise.all(promises), timeout]);
+      const results =
+        promises.length === 1 ? [await (promises[0] as Promise<ItemResult>)] : await Promise.all(promises);
       return {
         results,
         timing: {
