@@ -3,7 +3,8 @@
  * encoder and on examples/sentiment.
  *
  *  (a) the limit: raw in-process ONNX Runtime loops (tokenize + run), the best texts/s of: one session
- *      with all intra-op threads; one single-threaded session per core, all running concurrently; and
+ *      with all intra-op threads; one single-threaded session per core, each in a thread of its own
+ *      (bench/raw-worker.ts: onnxruntime-node's run() keeps its calling thread busy), all running concurrently; and
  *      batched runs (4, 8, 16) on length-sorted texts (least padding) with either layout. A true upper
  *      bound: no HTTP, no JSON, and batches a server could only form with perfect foresight. The best
  *      batch-1 p50 of one session is the latency floor.
@@ -31,6 +32,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { RawWorkerData, RawWorkerResult } from './raw-worker.js';
 import * as ort from 'onnxruntime-node';
 import { readModelDir } from '../server-template/src/model-dir.js';
 import { textPipelineFor } from './text-pipeline.js';
@@ -100,65 +103,63 @@ const RAW_CONFIGS: RawConfig[] = [
     ...(CORES > 1 ? [{ sessions: CORES, threads: 1, batch, sorted: true }] : []),
   ]),
 ];
+/**
+ * The raw worker's TypeScript, run through tsx's loader: worker threads inherit neither the loader
+ * `tsx` registered nor one given in their execArgv on Node 20, so the worker registers it itself.
+ */
+const RAW_WORKER = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(
+  new URL('./raw-worker.ts', import.meta.url).href,
+)}); })`;
 const rawName = (c: RawConfig): string =>
   `${c.sessions} session(s) x ${c.threads} thread(s), batch ${c.batch}${c.sorted ? ' length-sorted' : ''}`;
 
 async function rawLoop(modelDir: string, texts: string[]): Promise<RawResult[]> {
   const files = await readModelDir(modelDir, undefined);
+  const probe = await ort.InferenceSession.create(files.onnxPath);
+  const text = textPipelineFor(probe.inputNames, files);
+  await probe.release();
+  const lengths = texts.map((t) => text.encode(t).ids.length);
   const results: RawResult[] = [];
   for (const config of RAW_CONFIGS) {
-    const sessions = await Promise.all(
-      Array.from({ length: config.sessions }, () =>
-        ort.InferenceSession.create(files.onnxPath, {
-          intraOpNumThreads: config.threads,
-          interOpNumThreads: 1,
-          executionMode: 'sequential',
-          graphOptimizationLevel: 'all',
-        }),
-      ),
-    );
-    const text = textPipelineFor((sessions[0] as ort.InferenceSession).inputNames, files);
-    // Batches: consecutive texts, or consecutive texts of the length-sorted corpus (in a fixed shuffle).
-    const encoded = texts.map((t) => text.encode(t));
+    // Batches: consecutive texts, or consecutive texts of the length-sorted corpus.
     const order = texts.map((_, i) => i);
-    if (config.sorted) order.sort((a, b) => (encoded[a]?.ids.length ?? 0) - (encoded[b]?.ids.length ?? 0));
+    if (config.sorted) order.sort((a, b) => (lengths[a] ?? 0) - (lengths[b] ?? 0));
     const batches: number[][] = [];
     for (let i = 0; i + config.batch <= order.length; i += config.batch)
       batches.push(order.slice(i, i + config.batch));
-    const runBatch = async (session: ort.InferenceSession, batch: number[]): Promise<void> => {
-      // Tokenizing is part of the work a server does per request: encode again, as it would.
-      const feeds = text.feeds(batch.map((i) => text.encode(texts[i] as string)));
-      const tensors = Object.fromEntries(
-        Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
-      );
-      await session.run(tensors);
-    };
-    for (const session of sessions) await runBatch(session, batches[0] as number[]); // warm-up
-    const latencies: number[] = [];
-    let done = 0;
-    let next = 0;
+    // Every session in a thread of its own (bench/raw-worker.ts), all started together.
+    const workers = Array.from({ length: config.sessions }, (_, i) => {
+      const data: RawWorkerData = {
+        modelDir,
+        texts,
+        batches,
+        firstBatch: Math.floor((i * batches.length) / config.sessions),
+        threads: config.threads,
+        seconds: RAW_SECONDS,
+      };
+      return new Worker(RAW_WORKER, { eval: true, workerData: data });
+    });
+    const message = (w: Worker): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    await Promise.all(workers.map(message)); // 'ready'
     const start = performance.now();
-    await Promise.all(
-      sessions.map(async (session) => {
-        while (performance.now() - start < RAW_SECONDS * 1000) {
-          const batch = batches[next++ % batches.length] as number[];
-          const t0 = performance.now();
-          await runBatch(session, batch);
-          latencies.push(performance.now() - t0);
-          done += batch.length;
-        }
-      }),
-    );
+    const answers = workers.map(message);
+    for (const w of workers) w.postMessage('go');
+    const done = (await Promise.all(answers)) as RawWorkerResult[];
     const seconds = (performance.now() - start) / 1000;
+    await Promise.all(workers.map((w) => w.terminate()));
+    const latencies = done.flatMap((d) => d.latenciesMs);
     const r: RawResult = {
       ...config,
-      textsPerSecond: round(done / seconds, 1),
+      textsPerSecond: round(done.reduce((n, d) => n + d.texts, 0) / seconds, 1),
       p50Ms: round(percentile(latencies, 50), 3),
       p99Ms: round(percentile(latencies, 99), 3),
     };
     console.log(`  raw ${rawName(config)}: ${r.textsPerSecond} texts/s, p50 ${r.p50Ms} ms`);
     results.push(r);
-    await Promise.all(sessions.map((s) => s.release()));
   }
   return results;
 }
