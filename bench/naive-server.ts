@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import * as ort from 'onnxruntime-node';
 import { Classifier } from '../server-template/src/classify.js';
 import { readModelDir } from '../server-template/src/model-dir.js';
-import { textPipelineFor } from './text-pipeline.js';
+import { textFeeds, textPipelineFor } from './text-pipeline.js';
 
 const files = await readModelDir(process.env.MODEL_DIR ?? 'model', undefined);
 const session = await ort.InferenceSession.create(files.onnxPath);
@@ -21,14 +21,7 @@ const server = createServer((req, res) => {
     void (async () => {
       try {
         const texts = JSON.parse(body) as string[];
-        const feeds = text.feeds(texts.map((t) => text.encode(t)));
-        const tensors = Object.fromEntries(
-          Object.entries(feeds).map(([n, t]) => [
-            n,
-            new ort.Tensor('int64', t.data as BigInt64Array, t.dims),
-          ]),
-        );
-        const out = await session.run(tensors);
+        const out = await session.run(textFeeds(text, texts));
         const logits = out[session.outputNames[0] as string]?.data as Float32Array;
         const predictions = texts.map((_, i) => classifier.classify(logits.subarray(i * 2, i * 2 + 2)));
         res.setHeader('content-type', 'application/json');

@@ -9,7 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { readModelDir } from '../server-template/src/model-dir.js';
-import { textPipelineFor } from './text-pipeline.js';
+import { textFeeds, textPipelineFor } from './text-pipeline.js';
 
 export interface RawWorkerData {
   modelDir: string;
@@ -38,11 +38,12 @@ const session = await ort.InferenceSession.create(files.onnxPath, {
 const text = textPipelineFor(session.inputNames, files);
 const runBatch = async (batch: number[]): Promise<void> => {
   // Tokenizing is part of the work a server does per request: encode every time, as it would.
-  const feeds = text.feeds(batch.map((i) => text.encode(data.texts[i] as string)));
-  const tensors = Object.fromEntries(
-    Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
+  await session.run(
+    textFeeds(
+      text,
+      batch.map((i) => data.texts[i] as string),
+    ),
   );
-  await session.run(tensors);
 };
 await runBatch(data.batches[data.firstBatch] as number[]); // warm-up
 const port = parentPort!;

@@ -2,6 +2,7 @@
  * The server's own text pipeline over an ONNX session's integer inputs, for the benchmark baselines
  * that tokenize and run in-process (the raw loop and the naive server).
  */
+import * as ort from 'onnxruntime-node';
 import { readModelDir } from '../server-template/src/model-dir.js';
 import type { TensorSpec } from '../server-template/src/tensors.js';
 import { planTextFeeds, TextPipeline } from '../server-template/src/text.js';
@@ -17,4 +18,12 @@ export function textPipelineFor(
     dimNames: ['batch', 'sequence'],
   }));
   return new TextPipeline(files, planTextFeeds(specs, files.onnxPath), undefined);
+}
+
+/** Tokenizes `texts` as the server does, into onnxruntime's int64 feeds. */
+export function textFeeds(text: TextPipeline, texts: string[]): Record<string, ort.Tensor> {
+  const feeds = text.feeds(texts.map((t) => text.encode(t)));
+  return Object.fromEntries(
+    Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
+  );
 }

@@ -159,7 +159,6 @@ async function fromUrl(url: string, opts: TokenizerFetchOptions): Promise<Tokeni
 
 /** The most a tokenizer file may weigh (the largest Hub tokenizers are tens of MB). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024;
-const MAX_REDIRECTS = 10;
 
 interface HubAnswer {
   status: number;
@@ -226,7 +225,6 @@ async function hubGet(url: string, origin: string, opts: TokenizerFetchOptions):
       },
     }),
     headersTimeoutMs: 60_000,
-    maxRedirects: MAX_REDIRECTS,
     onResponse: (hopRes, hop) => {
       const reported = hopRes.headers.get('x-repo-commit');
       if (reported && /^[0-9a-f]{40}$/.test(reported) && hop.origin === origin) commit ??= reported;
