@@ -22,7 +22,7 @@
  *
  * Writes bench/results/server.json and prints a table with every target met or not. Timing goals live
  * here, never in tests. Env: BENCH_ROUNDS (3), BENCH_SECONDS (6 per run), BENCH_RAW_SECONDS (2 per
- * configuration), BENCH_VARIANTS (JSON {"name": {"ENV": "value"}}: more settings of our server, measured
+ * configuration), BENCH_MODELS (encoder,sentiment), BENCH_VARIANTS (JSON {"name": {"ENV": "value"}}: more settings of our server, measured
  * alongside the default, e.g. to try a setting).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,6 +47,8 @@ const CORES = availableParallelism();
 const CONCURRENCIES = [1, 8, 32] as const;
 /** The server that answers without a model (bench/http-ceiling.ts). */
 const HTTP_CEILING = 'http-ceiling';
+/** Which models to measure (comma-separated; both by default). */
+const MODELS = (process.env.BENCH_MODELS ?? 'encoder,sentiment').split(',');
 const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '{}') as Record<string, Record<string, string>>;
 
 /** Deterministic sentences of mixed length (4 to ~60 words). */
@@ -481,14 +483,16 @@ async function main(): Promise<void> {
   const loadAverageAtStart = loadavg();
   console.log(`bench:server on ${CORES} cores (${cpus()[0]?.model ?? 'cpu'}), load average ${loadavg()[0]}`);
   const texts = corpus();
-  const reports = [
-    await benchModel(
-      'benchmark encoder (benchTransformer(): 4 layers x 256 hidden x 4 heads, RoBERTa-style IO)',
-      await benchTransformer(),
-      texts,
-    ),
-    await benchModel('examples/sentiment', EXAMPLE_SENTIMENT, texts),
-  ];
+  const reports: ModelReport[] = [];
+  if (MODELS.includes('encoder'))
+    reports.push(
+      await benchModel(
+        'benchmark encoder (benchTransformer(): 4 layers x 256 hidden x 4 heads, RoBERTa-style IO)',
+        await benchTransformer(),
+        texts,
+      ),
+    );
+  if (MODELS.includes('sentiment')) reports.push(await benchModel('examples/sentiment', EXAMPLE_SENTIMENT, texts));
   const report = {
     date: new Date().toISOString(),
     machine: {
@@ -505,6 +509,7 @@ async function main(): Promise<void> {
       secondsPerRun: SECONDS,
       rawSecondsPerConfig: RAW_SECONDS,
       concurrencies: CONCURRENCIES,
+      models: MODELS,
     },
     loadGenerator: 'closed loop, N keep-alive node:http clients on loopback, client-side performance.now()',
     ourServer: {

@@ -1,6 +1,7 @@
 /**
  * One copy of the weights: on a model whose weights dwarf the server's own memory, the server's resident
  * memory (read from /proc) grows by one ONNX Runtime session's worth, even with WORKERS=2, and it answers.
+ * And a burst of big batches does not leave the server holding their memory for good.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,5 +45,24 @@ describe('memory', () => {
     // kernels): measured +250 MB for this 160 MB file, and +520 MB with a session per worker. The
     // bound sits between one session and two.
     expect(serverMb - baseMb).toBeLessThan(2.25 * weightsMb);
+  }, 180_000);
+
+  it('gives back the memory of a batch of long texts once it is answered', async () => {
+    const server = await startServer(await benchTransformer(), {});
+    running.push(server);
+    const warm = await postJson(`${server.url}/predict`, ['a short text first']);
+    expect(warm.status).toBe(200);
+    const beforeMb = await residentMb(server.service.child.pid);
+    // One request of 32 texts of about 150 tokens each: one batch, far bigger than any before it.
+    const long = 'the service was quick and friendly but the food arrived cold while we waited for the bill ';
+    const texts = Array.from({ length: 32 }, (_, i) => `${i} ${long.repeat(8)}`);
+    for (let i = 0; i < 3; i++) {
+      const reply = await postJson(`${server.url}/predict`, texts);
+      expect(reply.status).toBe(200);
+    }
+    const afterMb = await residentMb(server.service.child.pid);
+    // onnxruntime's CPU memory arena kept such a batch's buffers for the life of the process: +232 MB
+    // measured with the arena, +104 MB without it (what the system allocator keeps).
+    expect(afterMb - beforeMb).toBeLessThan(170);
   }, 180_000);
 });
