@@ -47,8 +47,22 @@ const CORES = availableParallelism();
 const CONCURRENCIES = [1, 8, 32] as const;
 /** The server that answers without a model (bench/http-ceiling.ts). */
 const HTTP_CEILING = 'http-ceiling';
-/** Which models to measure (comma-separated; both by default). */
-const MODELS = (process.env.BENCH_MODELS ?? 'encoder,sentiment').split(',');
+/** The models the bench knows, by the name BENCH_MODELS uses: [label, model directory]. */
+const MODEL_CHOICES: Record<string, () => Promise<[string, string]>> = {
+  encoder: async () => [
+    'benchmark encoder (benchTransformer(): 4 layers x 256 hidden x 4 heads, RoBERTa-style IO)',
+    await benchTransformer(),
+  ],
+  sentiment: async () => ['examples/sentiment', EXAMPLE_SENTIMENT],
+};
+/** Which models to measure (comma-separated; all by default). */
+const MODELS = (process.env.BENCH_MODELS ?? Object.keys(MODEL_CHOICES).join(',')).split(',');
+const unknownModels = MODELS.filter((m) => !(m in MODEL_CHOICES));
+if (unknownModels.length > 0 || MODELS.length === 0) {
+  throw new Error(
+    `BENCH_MODELS names ${unknownModels.join(', ') || 'no model'}; use a comma-separated list of ${Object.keys(MODEL_CHOICES).join(', ')}`,
+  );
+}
 const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '{}') as Record<string, Record<string, string>>;
 
 /** Deterministic sentences of mixed length (4 to ~60 words). */
@@ -484,15 +498,10 @@ async function main(): Promise<void> {
   console.log(`bench:server on ${CORES} cores (${cpus()[0]?.model ?? 'cpu'}), load average ${loadavg()[0]}`);
   const texts = corpus();
   const reports: ModelReport[] = [];
-  if (MODELS.includes('encoder'))
-    reports.push(
-      await benchModel(
-        'benchmark encoder (benchTransformer(): 4 layers x 256 hidden x 4 heads, RoBERTa-style IO)',
-        await benchTransformer(),
-        texts,
-      ),
-    );
-  if (MODELS.includes('sentiment')) reports.push(await benchModel('examples/sentiment', EXAMPLE_SENTIMENT, texts));
+  for (const name of MODELS) {
+    const [label, dir] = await (MODEL_CHOICES[name] as () => Promise<[string, string]>)();
+    reports.push(await benchModel(label, dir, texts));
+  }
   const report = {
     date: new Date().toISOString(),
     machine: {

@@ -27934,10 +27934,11 @@ function openSession(ort, onnxPath, threads) {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         // onnxruntime's CPU arena keeps the memory of the largest batch it ever ran (grown in powers of
-        // two) for the life of the process: after one burst of 32 long texts it held 229 MB more on the
-        // benchmark encoder and 782 MB more on a RoBERTa-base-sized model (1549 MB against 756 MB without
-        // it). Without the arena, run buffers go back to the system after each run; batch-1 and batch-8
-        // run times were the same within noise (see bench/results/server.json for the served figures).
+        // two) for the life of the process. Measured in-process after one burst of 32 long texts: 229 MB
+        // more on the benchmark encoder, and 1549 MB against 756 MB without the arena on a
+        // RoBERTa-base-sized model. Without it, run buffers go back to the system allocator after each
+        // run; batch-1 and batch-8 run times were the same within noise. __tests__/server/memory.test.ts
+        // checks what the server keeps after such a burst.
         enableCpuMemArena: false,
         extra: { session: SESSION_CONFIG },
     });
