@@ -28,6 +28,21 @@ describe('runTool', () => {
     expect(written.join('')).not.toContain('out');
   });
 
+  it('writes the input to the tool, and a tool that exits without reading it still answers its exit code', async () => {
+    expect(await runTool('cat', [], { input: 'https://index.docker.io/v1/\n\n' })).toEqual({
+      code: 0,
+      stdout: 'https://index.docker.io/v1/\n\n',
+      stderr: '',
+    });
+    // A credential helper that fails at once, under its time limit: far more input than a pipe holds
+    // (64 KiB), never read.
+    const r = await runTool('sh', ['-c', 'echo keychain locked >&2; exit 3'], {
+      input: 'x'.repeat(1 << 20),
+      timeoutMs: 10_000,
+    });
+    expect(r).toEqual({ code: 3, stdout: '', stderr: 'keychain locked\n' });
+  });
+
   it('answers 127 with the reason when the tool is not on PATH', async () => {
     const r = await runTool('no-such-tool-here', ['version']);
     expect(r.code).toBe(127);

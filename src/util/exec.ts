@@ -28,12 +28,21 @@ export const TIMED_OUT = 124;
 /** After SIGTERM at the limit, SIGKILL this much later. */
 const KILL_AFTER_S = 5;
 
+/**
+ * How a tool gets its input. @actions/exec writes `input` to the child's stdin with no error listener,
+ * so a tool that exits before reading it all (a credential helper failing at once) turns that write
+ * into an EPIPE thrown out of the process. So `sh` takes the input first, whole (`cat` reads to the
+ * end; the `x` keeps trailing newlines), then pipes it to the tool with the builtin printf: a tool
+ * that does not read it costs printf a SIGPIPE, and the pipeline answers the tool's exit code.
+ */
+const FEED_INPUT = `input="$(cat; printf x)"; printf '%s' "\${input%x}" | "$@"`;
+
 export interface RunToolOptions {
   /** Stops the tool after this long (see the module comment). */
   timeoutMs?: number;
   /** The tool's whole environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
-  /** Written to the tool's stdin. */
+  /** Written to the tool's stdin (see FEED_INPUT). */
   input?: string;
 }
 
@@ -50,8 +59,10 @@ export async function runTool(
     ...(opts.env && { env: definedOnly(opts.env) }),
     ...(opts.input !== undefined && { input: Buffer.from(opts.input) }),
   };
+  const [file, argv] =
+    opts.input === undefined ? [tool, args] : ['sh', ['-c', FEED_INPUT, 'sh', tool, ...args]];
   const started = Date.now();
-  const result = timeoutMs ? await withTimeoutTool(tool, args, timeoutMs, exec) : await run(tool, args, exec);
+  const result = timeoutMs ? await withTimeoutTool(file, argv, timeoutMs, exec) : await run(file, argv, exec);
   if (timeoutMs && result.code !== 0 && Date.now() - started >= timeoutMs) {
     const note = `${[tool, args[0]].filter(Boolean).join(' ')} timed out after ${timeoutMs / 1000} s`;
     return { ...result, code: TIMED_OUT, stderr: [result.stderr.trim(), note].filter(Boolean).join('\n') };
