@@ -58,7 +58,7 @@ const MODEL_CHOICES: Record<string, () => Promise<[string, string]>> = {
 /** Which models to measure (comma-separated; all by default). */
 const MODELS = (process.env.BENCH_MODELS ?? Object.keys(MODEL_CHOICES).join(',')).split(',');
 const unknownModels = MODELS.filter((m) => !(m in MODEL_CHOICES));
-if (unknownModels.length > 0 || MODELS.length === 0) {
+if (unknownModels.length > 0) {
   throw new Error(
     `BENCH_MODELS names ${unknownModels.join(', ') || 'no model'}; use a comma-separated list of ${Object.keys(MODEL_CHOICES).join(', ')}`,
   );
