@@ -23216,8 +23216,8 @@ const SETTINGS = [
     },
     {
         env: 'MAX_BATCH_PADDING',
-        default: 'measured',
-        description: "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset, a model that runs on the HTTP thread gets a budget timed at start instead: a batch may hold as many padded tokens as one run's fixed cost (so a model whose run cost grows with every token barely pads, and one whose runs cost the same whatever the lengths pads freely); other models get 0.2.",
+        default: '0.2',
+        description: 'Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches.',
     },
     {
         env: 'MAX_QUEUE',
@@ -23379,7 +23379,6 @@ function parseConfig(env, cores) {
         maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
         maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
         maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
-        paddingFromCost: (env.MAX_BATCH_PADDING ?? '').trim() === '',
         maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
         requestTimeoutMs,
         httpRequestTimeoutMs,
@@ -23868,7 +23867,7 @@ class InlineRunner {
     }
     static async open(onnxPath, threads, onFree) {
         const ort = (0,session/* loadOrt */.sR)();
-        return new InlineRunner(ort, await (0,session/* openSession */.fA)(ort, onnxPath, threads, 'inline'), onFree);
+        return new InlineRunner(ort, await (0,session/* openSession */.fA)(ort, onnxPath, threads), onFree);
     }
     idle() {
         return this.running || this.closed ? 0 : 1;
@@ -23924,45 +23923,7 @@ async function timeOneText(runner, feeds, times = 5) {
             return undefined;
         ms.push((await runner.run(feeds())).inferenceMs);
     }
-    return median(ms);
-}
-/** The middle value of `xs` (sorts it in place). */
-function median(xs) {
-    return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-}
-/**
- * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
- * from the median of `times` runs of a batch of short texts and of the same rows of long ones, the
- * cost of one more padded token (the difference over the tokens added) and what a run costs beyond its
- * tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
- * fixed cost); undefined when the runner was busy.
- */
-async function fixedCostTokens(runner, probe, times = 5) {
-    const timeRun = async (batch) => {
-        // InlineRunner frees the session on the next turn of the event loop (see run()).
-        await new Promise((resolve) => setImmediate(resolve));
-        if (runner.idle() === 0)
-            return undefined;
-        return (await runner.run(batch.feeds())).inferenceMs;
-    };
-    // One untimed run of each shape first (a new shape's first run allocates), then the two alternate
-    // so that whatever else the machine does hits both alike.
-    const ms = { short: [], long: [] };
-    for (let i = 0; i <= times; i++) {
-        for (const which of ['short', 'long']) {
-            const t = await timeRun(probe[which]);
-            if (t === undefined)
-                return undefined;
-            if (i > 0)
-                ms[which].push(t);
-        }
-    }
-    const short = median(ms.short);
-    const long = median(ms.long);
-    const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
-    if (!(perToken > 0))
-        return Number.POSITIVE_INFINITY;
-    return Math.max(0, short / perToken - probe.short.tokens);
+    return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
 }
 
 ;// CONCATENATED MODULE: ./server-template/src/log-lines.ts
@@ -24026,20 +23987,9 @@ class Batcher {
     queue = [];
     rows = 0;
     cancelTimer;
-    /** Replaces maxPaddingFraction once set (see setMaxPaddingTokens). */
-    maxPaddingTokens;
     constructor(opts, sink) {
         this.opts = opts;
         this.sink = sink;
-    }
-    /**
-     * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
-     * all. With the run's fixed cost in tokens (what one more run costs, measured at start), padding
-     * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
-     * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
-     */
-    setMaxPaddingTokens(tokens) {
-        this.maxPaddingTokens = tokens;
     }
     /** Rows waiting for a worker. */
     get queuedRows() {
@@ -24115,12 +24065,8 @@ class Batcher {
                     continue;
                 const newLongest = Math.max(longest, item.length);
                 const padded = (rows + item.rows) * newLongest;
-                const useful = tokens + item.length * item.rows;
-                if (this.maxPaddingTokens !== undefined) {
-                    if (padded - useful > this.maxPaddingTokens)
-                        continue;
-                }
-                else if (padded > 0 && 1 - useful / padded > this.opts.maxPaddingFraction)
+                const waste = padded === 0 ? 0 : 1 - (tokens + item.length * item.rows) / padded;
+                if (waste > this.opts.maxPaddingFraction)
                     continue;
             }
             batch.push(item);
@@ -24219,7 +24165,7 @@ class InferenceService {
      */
     warmupFeeds(rows = this.batchedInputs ? WARMUP_ROWS : 1) {
         if (this.deps.text) {
-            const enc = this.deps.text.encode(WARMUP_TEXT);
+            const enc = this.deps.text.encode('Warm-up inference.');
             return this.deps.text.feeds(new Array(rows).fill(enc));
         }
         const feeds = {};
@@ -24232,28 +24178,6 @@ class InferenceService {
             };
         }
         return feeds;
-    }
-    /**
-     * Batches of short and of long texts, to time what padding costs on this model (fixedCostTokens);
-     * undefined where padding never happens: no tokenizer, no batching, or no attention mask (only equal
-     * lengths share a batch then).
-     */
-    paddingProbe() {
-        const text = this.deps.text;
-        if (!text || !this.batching || text.plan.needsEqualLengths)
-            return undefined;
-        const rows = Math.min(PROBE_ROWS, this.deps.config.maxBatchSize);
-        const batch = (s) => {
-            const enc = text.encode(s);
-            return { tokens: rows * enc.ids.length, feeds: () => text.feeds(new Array(rows).fill(enc)) };
-        };
-        const short = batch(WARMUP_TEXT);
-        const long = batch(new Array(PROBE_REPEAT).fill(WARMUP_TEXT).join(' '));
-        return long.tokens > short.tokens ? { short, long } : undefined;
-    }
-    /** Bounds each batch's padding by tokens from now on (see Batcher.setMaxPaddingTokens). */
-    setMaxPaddingTokens(tokens) {
-        this.batcher.setMaxPaddingTokens(tokens);
     }
     /**
      * Turns batching off unless every warm-up output has one row per warm-up row, then derives the labels
@@ -24508,10 +24432,6 @@ class InferenceService {
 }
 /** Rows of the two-row warm-up of a batching model. */
 const WARMUP_ROWS = 2;
-const WARMUP_TEXT = 'Warm-up inference.';
-/** The padding probe: rows per batch, and how many warm-up texts make its long text. */
-const PROBE_ROWS = 8;
-const PROBE_REPEAT = 12;
 /** Whether every output has `rows` rows (first dimension), so it can be split between requests. */
 function splitsIntoRows(outputs, rows) {
     return Object.values(outputs).every((t) => t.dims.length > 0 && t.dims[0] === rows);
@@ -27950,12 +27870,6 @@ async function startServer(entryUrl) {
             service.useRunner(runner);
             onFree();
         }
-        // The padding budget, timed on the HTTP thread's session only: a slower model's batch of long texts
-        // would hold up its start.
-        const probe = config.paddingFromCost && runner !== pool ? service.paddingProbe() : undefined;
-        const paddingTokens = probe === undefined ? undefined : await fixedCostTokens(runner, probe);
-        if (paddingTokens !== undefined)
-            service.setMaxPaddingTokens(paddingTokens);
         serving = true;
         metrics.workers.set(runner.serving());
         log.info({
@@ -27969,11 +27883,6 @@ async function startServer(entryUrl) {
             inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
             oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
             maxBatchSize: config.maxBatchSize,
-            maxPadding: paddingTokens === undefined
-                ? config.maxPaddingFraction
-                : Number.isFinite(paddingTokens)
-                    ? `${Math.round(paddingTokens)} tokens`
-                    : 'any',
             batching: service.batches,
             loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
         }, 'ready');
@@ -28010,11 +27919,15 @@ async function startServer(entryUrl) {
 function loadOrt() {
     return (0,node_module__WEBPACK_IMPORTED_MODULE_0__.createRequire)(import.meta.url)('onnxruntime-node');
 }
+/**
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
+ * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
+ * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ */
 const SESSION_CONFIG = {
-    onThread: { 'intra_op.allow_spinning': '0' },
-    inline: { 'intra_op.allow_spinning': '1', force_spinning_stop: '1' },
+    'intra_op.allow_spinning': '0',
 };
-function openSession(ort, onnxPath, threads, spinning) {
+function openSession(ort, onnxPath, threads) {
     return ort.InferenceSession.create(onnxPath, {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
@@ -28027,7 +27940,7 @@ function openSession(ort, onnxPath, threads, spinning) {
         // run; batch-1 and batch-8 run times were the same within noise. __tests__/server/memory.test.ts
         // checks what the server keeps after such a burst.
         enableCpuMemArena: false,
-        extra: { session: SESSION_CONFIG[spinning] },
+        extra: { session: SESSION_CONFIG },
     });
 }
 function specsOf(meta) {
@@ -28080,7 +27993,7 @@ async function runInferenceWorker(init, port) {
     let session;
     const started = performance.now();
     try {
-        session = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .openSession */ .fA)(ort, init.onnxPath, init.sessionThreads, 'onThread');
+        session = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .openSession */ .fA)(ort, init.onnxPath, init.sessionThreads);
     }
     catch (err) {
         post({ type: 'fatal', message: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(err) });
