@@ -23867,7 +23867,7 @@ class InlineRunner {
     }
     static async open(onnxPath, threads, onFree) {
         const ort = (0,session/* loadOrt */.sR)();
-        return new InlineRunner(ort, await (0,session/* openSession */.fA)(ort, onnxPath, threads), onFree);
+        return new InlineRunner(ort, await (0,session/* openSession */.fA)(ort, onnxPath, threads, 'inline'), onFree);
     }
     idle() {
         return this.running || this.closed ? 0 : 1;
@@ -27919,15 +27919,11 @@ async function startServer(entryUrl) {
 function loadOrt() {
     return (0,node_module__WEBPACK_IMPORTED_MODULE_0__.createRequire)(import.meta.url)('onnxruntime-node');
 }
-/**
- * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
- * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
- * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
- */
 const SESSION_CONFIG = {
-    'intra_op.allow_spinning': '0',
+    onThread: { 'intra_op.allow_spinning': '0' },
+    inline: { 'intra_op.allow_spinning': '1', force_spinning_stop: '1' },
 };
-function openSession(ort, onnxPath, threads) {
+function openSession(ort, onnxPath, threads, spinning) {
     return ort.InferenceSession.create(onnxPath, {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
@@ -27940,7 +27936,7 @@ function openSession(ort, onnxPath, threads) {
         // run; batch-1 and batch-8 run times were the same within noise. __tests__/server/memory.test.ts
         // checks what the server keeps after such a burst.
         enableCpuMemArena: false,
-        extra: { session: SESSION_CONFIG },
+        extra: { session: SESSION_CONFIG[spinning] },
     });
 }
 function specsOf(meta) {
@@ -27993,7 +27989,7 @@ async function runInferenceWorker(init, port) {
     let session;
     const started = performance.now();
     try {
-        session = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .openSession */ .fA)(ort, init.onnxPath, init.sessionThreads);
+        session = await (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .openSession */ .fA)(ort, init.onnxPath, init.sessionThreads, 'onThread');
     }
     catch (err) {
         post({ type: 'fatal', message: (0,_session_js__WEBPACK_IMPORTED_MODULE_0__/* .oneLine */ .TN)(err) });

@@ -21,7 +21,7 @@ export class InlineRunner implements InferenceRunner {
 
   static async open(onnxPath: string, threads: number, onFree: () => void): Promise<InlineRunner> {
     const ort = loadOrt();
-    return new InlineRunner(ort, await openSession(ort, onnxPath, threads), onFree);
+    return new InlineRunner(ort, await openSession(ort, onnxPath, threads, 'inline'), onFree);
   }
 
   idle(): number {

@@ -15,15 +15,29 @@ export function loadOrt(): Ort {
 }
 
 /**
- * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). Idle intra-op
- * threads spin for work by default: measured on 2 cores, that spinning takes the CPU the HTTP thread
- * needs to parse, tokenize and answer, so they sleep instead (see bench/results/server.json).
+ * onnxruntime session config entries (SessionOptions.extra.session -> "session.<key>"). How the
+ * session's intra-op threads wait for their next piece of work:
+ * - `onThread` (the session on the inference thread): they sleep. The HTTP thread parses, tokenizes and
+ *   answers while a batch runs, and spinning threads take the CPU it needs (measured on 2 cores, the
+ *   encoder's c=1 p50 went from 12.4 to 23.0 ms with spinning, and 0.54-0.68x with spinning stopped
+ *   after each run).
+ * - `inline` (the session on the HTTP thread, see inline.ts): they spin during a run and stop when it
+ *   ends (`force_spinning_stop`). The HTTP thread waits inside run() anyway, so the spinning takes
+ *   nothing from it, and a sleeping thread would be woken for every parallel operator: in-process, the
+ *   encoder's batch-1 p50 is 1.51 ms against 1.85 ms asleep. Nothing spins between runs.
  */
-const SESSION_CONFIG: Record<string, string> = {
-  'intra_op.allow_spinning': '0',
+export type Spinning = 'onThread' | 'inline';
+const SESSION_CONFIG: Record<Spinning, Record<string, string>> = {
+  onThread: { 'intra_op.allow_spinning': '0' },
+  inline: { 'intra_op.allow_spinning': '1', force_spinning_stop: '1' },
 };
 
-export function openSession(ort: Ort, onnxPath: string, threads: number): Promise<Session> {
+export function openSession(
+  ort: Ort,
+  onnxPath: string,
+  threads: number,
+  spinning: Spinning,
+): Promise<Session> {
   return ort.InferenceSession.create(onnxPath, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -36,7 +50,7 @@ export function openSession(ort: Ort, onnxPath: string, threads: number): Promis
     // run; batch-1 and batch-8 run times were the same within noise. __tests__/server/memory.test.ts
     // checks what the server keeps after such a burst.
     enableCpuMemArena: false,
-    extra: { session: SESSION_CONFIG },
+    extra: { session: SESSION_CONFIG[spinning] },
   });
 }
 

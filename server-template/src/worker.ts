@@ -13,7 +13,7 @@ export async function runInferenceWorker(init: WorkerInit, port: MessagePort): P
   let session: Session;
   const started = performance.now();
   try {
-    session = await openSession(ort, init.onnxPath, init.sessionThreads);
+    session = await openSession(ort, init.onnxPath, init.sessionThreads, 'onThread');
   } catch (err) {
     post({ type: 'fatal', message: oneLine(err) });
     return;
