@@ -119,6 +119,25 @@ describe('batcher', () => {
     expect(h.names()).toEqual([['busy'], ['a', 'c', 'd'], ['b', 'e']]);
   });
 
+  it("with a padding budget in tokens (a run's fixed cost), pads up to it and no further", () => {
+    const h = harness({ maxBatchRows: 8 });
+    // a 10 + c 9 + d 11 pad to 33 tokens: 3 padded. b 60 with them would pad 4 x 60 - 90 = 150.
+    h.batcher.setMaxPaddingTokens(20);
+    h.batcher.offer([h.item('busy')]);
+    h.batcher.offer([h.item('a', 10), h.item('b', 60), h.item('c', 9), h.item('d', 11), h.item('e', 55)]);
+    h.finish();
+    h.finish();
+    expect(h.names()).toEqual([['busy'], ['a', 'c', 'd'], ['b', 'e']]);
+    // A model whose runs cost the same whatever the lengths: every length shares one batch.
+    h.batcher.setMaxPaddingTokens(Number.POSITIVE_INFINITY);
+    h.finish();
+    h.batcher.offer([h.item('busy2')]);
+    h.batcher.offer([h.item('f', 10), h.item('g', 60), h.item('h', 9), h.item('i', 55)]);
+    h.finish();
+    h.finish();
+    expect(h.names().slice(3)).toEqual([['busy2'], ['f', 'h', 'i', 'g']]);
+  });
+
   it('refuses a request that does not fit the queue, all or nothing, and forgets removed rows', () => {
     const h = harness({ maxQueueRows: 3 });
     h.batcher.offer([h.item('running')]);
@@ -165,6 +184,14 @@ describe('settings', () => {
     expect(parseConfig({ WORKERS: '3' }, 4)).toMatchObject({ sessionThreads: 3 });
     expect(parseConfig({ INTRA_OP_THREADS: '2' }, 4)).toMatchObject({ sessionThreads: 2 });
     expect(parseConfig({ WORKERS: '2', INTRA_OP_THREADS: '1' }, 4)).toMatchObject({ sessionThreads: 2 });
+  });
+
+  it('the padding bound is measured unless MAX_BATCH_PADDING sets it', () => {
+    expect(parseConfig({}, 2)).toMatchObject({ paddingFromCost: true, maxPaddingFraction: 0.2 });
+    expect(parseConfig({ MAX_BATCH_PADDING: '0.1' }, 2)).toMatchObject({
+      paddingFromCost: false,
+      maxPaddingFraction: 0.1,
+    });
   });
 
   it('names the variable and the fix for a bad value', () => {

@@ -158,9 +158,13 @@ describe('requests never share data', () => {
       ) as {
         inferenceOn?: string;
         oneTextMs?: number;
+        maxPadding?: number | string;
       };
     expect(ready(tensor)).toMatchObject({ inferenceOn: 'HTTP thread', oneTextMs: expect.any(Number) });
     expect(ready(tensorOnThread)).toMatchObject({ inferenceOn: 'inference thread' });
+    // A text model on the HTTP thread gets a padding budget timed at start; tensors are never padded.
+    expect(ready(sentiment).maxPadding).toMatch(/^(\d+ tokens|any)$/);
+    expect(ready(tensor).maxPadding).toBe(0.2);
   });
 
   it('on the inference thread too: concurrent clients each get their own rows', async () => {

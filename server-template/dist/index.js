@@ -23216,8 +23216,8 @@ const SETTINGS = [
     },
     {
         env: 'MAX_BATCH_PADDING',
-        default: '0.2',
-        description: 'Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches.',
+        default: 'measured',
+        description: "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset, a model that runs on the HTTP thread gets a budget timed at start instead: a batch may hold as many padded tokens as one run's fixed cost (so a model whose run cost grows with every token barely pads, and one whose runs cost the same whatever the lengths pads freely); other models get 0.2.",
     },
     {
         env: 'MAX_QUEUE',
@@ -23379,6 +23379,7 @@ function parseConfig(env, cores) {
         maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
         maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
         maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
+        paddingFromCost: (env.MAX_BATCH_PADDING ?? '').trim() === '',
         maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
         requestTimeoutMs,
         httpRequestTimeoutMs,
@@ -23925,6 +23926,41 @@ async function timeOneText(runner, feeds, times = 5) {
     }
     return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
 }
+/**
+ * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
+ * from the median of `times` runs of a batch of short texts and of the same rows of long ones, the
+ * cost of one more padded token (the difference over the tokens added) and what a run costs beyond its
+ * tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
+ * fixed cost); undefined when the runner was busy.
+ */
+async function fixedCostTokens(runner, probe, times = 5) {
+    const timeRun = async (batch) => {
+        // InlineRunner frees the session on the next turn of the event loop (see run()).
+        await new Promise((resolve) => setImmediate(resolve));
+        if (runner.idle() === 0)
+            return undefined;
+        return (await runner.run(batch.feeds())).inferenceMs;
+    };
+    // One untimed run of each shape first (a new shape's first run allocates), then the two alternate
+    // so that whatever else the machine does hits both alike.
+    const ms = { short: [], long: [] };
+    for (let i = 0; i <= times; i++) {
+        for (const which of ['short', 'long']) {
+            const t = await timeRun(probe[which]);
+            if (t === undefined)
+                return undefined;
+            if (i > 0)
+                ms[which].push(t);
+        }
+    }
+    const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const short = median(ms.short);
+    const long = median(ms.long);
+    const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
+    if (!(perToken > 0))
+        return Number.POSITIVE_INFINITY;
+    return Math.max(0, short / perToken - probe.short.tokens);
+}
 
 ;// CONCATENATED MODULE: ./server-template/src/log-lines.ts
 /**
@@ -23987,9 +24023,20 @@ class Batcher {
     queue = [];
     rows = 0;
     cancelTimer;
+    maxPaddingTokens;
     constructor(opts, sink) {
         this.opts = opts;
         this.sink = sink;
+        this.maxPaddingTokens = opts.maxPaddingTokens;
+    }
+    /**
+     * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
+     * all. With the run's fixed cost in tokens (what one more run costs, measured at start), padding
+     * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
+     * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
+     */
+    setMaxPaddingTokens(tokens) {
+        this.maxPaddingTokens = tokens;
     }
     /** Rows waiting for a worker. */
     get queuedRows() {
@@ -24065,8 +24112,12 @@ class Batcher {
                     continue;
                 const newLongest = Math.max(longest, item.length);
                 const padded = (rows + item.rows) * newLongest;
-                const waste = padded === 0 ? 0 : 1 - (tokens + item.length * item.rows) / padded;
-                if (waste > this.opts.maxPaddingFraction)
+                const useful = tokens + item.length * item.rows;
+                if (this.maxPaddingTokens !== undefined) {
+                    if (padded - useful > this.maxPaddingTokens)
+                        continue;
+                }
+                else if (padded > 0 && 1 - useful / padded > this.opts.maxPaddingFraction)
                     continue;
             }
             batch.push(item);
@@ -24165,7 +24216,7 @@ class InferenceService {
      */
     warmupFeeds(rows = this.batchedInputs ? WARMUP_ROWS : 1) {
         if (this.deps.text) {
-            const enc = this.deps.text.encode('Warm-up inference.');
+            const enc = this.deps.text.encode(WARMUP_TEXT);
             return this.deps.text.feeds(new Array(rows).fill(enc));
         }
         const feeds = {};
@@ -24178,6 +24229,28 @@ class InferenceService {
             };
         }
         return feeds;
+    }
+    /**
+     * Batches of short and of long texts, to time what padding costs on this model (fixedCostTokens);
+     * undefined where padding never happens: no tokenizer, no batching, or no attention mask (only equal
+     * lengths share a batch then).
+     */
+    paddingProbe() {
+        const text = this.deps.text;
+        if (!text || !this.batching || text.plan.needsEqualLengths)
+            return undefined;
+        const rows = Math.min(PROBE_ROWS, this.deps.config.maxBatchSize);
+        const batch = (s) => {
+            const enc = text.encode(s);
+            return { tokens: rows * enc.ids.length, feeds: () => text.feeds(new Array(rows).fill(enc)) };
+        };
+        const short = batch(WARMUP_TEXT);
+        const long = batch(new Array(PROBE_REPEAT).fill(WARMUP_TEXT).join(' '));
+        return long.tokens > short.tokens ? { short, long } : undefined;
+    }
+    /** Bounds each batch's padding by tokens from now on (see Batcher.setMaxPaddingTokens). */
+    setMaxPaddingTokens(tokens) {
+        this.batcher.setMaxPaddingTokens(tokens);
     }
     /**
      * Turns batching off unless every warm-up output has one row per warm-up row, then derives the labels
@@ -24432,6 +24505,10 @@ class InferenceService {
 }
 /** Rows of the two-row warm-up of a batching model. */
 const WARMUP_ROWS = 2;
+const WARMUP_TEXT = 'Warm-up inference.';
+/** The padding probe: rows per batch, and how many warm-up texts make its long text. */
+const PROBE_ROWS = 8;
+const PROBE_REPEAT = 12;
 /** Whether every output has `rows` rows (first dimension), so it can be split between requests. */
 function splitsIntoRows(outputs, rows) {
     return Object.values(outputs).every((t) => t.dims.length > 0 && t.dims[0] === rows);
@@ -27870,6 +27947,12 @@ async function startServer(entryUrl) {
             service.useRunner(runner);
             onFree();
         }
+        // The padding budget, timed on the HTTP thread's session only: a slower model's batch of long texts
+        // would hold up its start.
+        const probe = config.paddingFromCost && runner !== pool ? service.paddingProbe() : undefined;
+        const paddingTokens = probe === undefined ? undefined : await fixedCostTokens(runner, probe);
+        if (paddingTokens !== undefined)
+            service.setMaxPaddingTokens(paddingTokens);
         serving = true;
         metrics.workers.set(runner.serving());
         log.info({
@@ -27883,6 +27966,11 @@ async function startServer(entryUrl) {
             inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
             oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
             maxBatchSize: config.maxBatchSize,
+            maxPadding: paddingTokens === undefined
+                ? config.maxPaddingFraction
+                : Number.isFinite(paddingTokens)
+                    ? `${Math.round(paddingTokens)} tokens`
+                    : 'any',
             batching: service.batches,
             loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
         }, 'ready');

@@ -30,6 +30,11 @@ export interface BatcherOptions {
    * when this bound holds.
    */
   maxPaddingFraction: number;
+  /**
+   * When set (see setMaxPaddingTokens), replaces maxPaddingFraction: the most padded tokens a batch may
+   * hold in all.
+   */
+  maxPaddingTokens?: number;
   now(): number;
   /** Schedules fn after ms; returns a cancel function. */
   setTimer(fn: () => void, ms: number): () => void;
@@ -47,11 +52,24 @@ export class Batcher<T> {
   private queue: Pending<T>[] = [];
   private rows = 0;
   private cancelTimer: (() => void) | undefined;
+  private maxPaddingTokens: number | undefined;
 
   constructor(
     private readonly opts: BatcherOptions,
     private readonly sink: BatchSink<T>,
-  ) {}
+  ) {
+    this.maxPaddingTokens = opts.maxPaddingTokens;
+  }
+
+  /**
+   * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
+   * all. With the run's fixed cost in tokens (what one more run costs, measured at start), padding
+   * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
+   * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
+   */
+  setMaxPaddingTokens(tokens: number | undefined): void {
+    this.maxPaddingTokens = tokens;
+  }
 
   /** Rows waiting for a worker. */
   get queuedRows(): number {
@@ -130,8 +148,10 @@ export class Batcher<T> {
         if (rows + item.rows > target) continue;
         const newLongest = Math.max(longest, item.length);
         const padded = (rows + item.rows) * newLongest;
-        const waste = padded === 0 ? 0 : 1 - (tokens + item.length * item.rows) / padded;
-        if (waste > this.opts.maxPaddingFraction) continue;
+        const useful = tokens + item.length * item.rows;
+        if (this.maxPaddingTokens !== undefined) {
+          if (padded - useful > this.maxPaddingTokens) continue;
+        } else if (padded > 0 && 1 - useful / padded > this.opts.maxPaddingFraction) continue;
       }
       batch.push(item);
       rows += item.rows;

@@ -26,6 +26,8 @@ export interface Config {
   maxBatchSize: number;
   maxBatchDelayMs: number;
   maxPaddingFraction: number;
+  /** MAX_BATCH_PADDING is unset: bound padding by the run's fixed cost where it can be measured. */
+  paddingFromCost: boolean;
   maxQueue: number;
   requestTimeoutMs: number;
   /** Most time to receive a whole request (headers and body); 0 = no limit. */
@@ -101,9 +103,9 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     env: 'MAX_BATCH_PADDING',
-    default: '0.2',
+    default: 'measured',
     description:
-      'Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches.',
+      "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset, a model that runs on the HTTP thread gets a budget timed at start instead: a batch may hold as many padded tokens as one run's fixed cost (so a model whose run cost grows with every token barely pads, and one whose runs cost the same whatever the lengths pads freely); other models get 0.2.",
   },
   {
     env: 'MAX_QUEUE',
@@ -296,6 +298,7 @@ export function parseConfig(env: Env, cores: number): Config {
     maxBatchSize: intSetting(env, 'MAX_BATCH_SIZE', 32, 1, 4096),
     maxBatchDelayMs: intSetting(env, 'MAX_BATCH_DELAY_MS', 2, 0, 60_000),
     maxPaddingFraction: fractionSetting(env, 'MAX_BATCH_PADDING', 0.2),
+    paddingFromCost: (env.MAX_BATCH_PADDING ?? '').trim() === '',
     maxQueue: intSetting(env, 'MAX_QUEUE', 1024, 1),
     requestTimeoutMs,
     httpRequestTimeoutMs,

@@ -85,3 +85,45 @@ export async function timeOneText(
   }
   return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
 }
+
+/** A batch to time: its feeds (built afresh per run) and its padded token count (rows x length). */
+export interface ProbeBatch {
+  tokens: number;
+  feeds(): Record<string, WireTensor>;
+}
+
+/**
+ * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
+ * from the median of `times` runs of a batch of short texts and of the same rows of long ones, the
+ * cost of one more padded token (the difference over the tokens added) and what a run costs beyond its
+ * tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
+ * fixed cost); undefined when the runner was busy.
+ */
+export async function fixedCostTokens(
+  runner: InferenceRunner,
+  probe: { short: ProbeBatch; long: ProbeBatch },
+  times = 5,
+): Promise<number | undefined> {
+  const timeRun = async (batch: ProbeBatch): Promise<number | undefined> => {
+    // InlineRunner frees the session on the next turn of the event loop (see run()).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (runner.idle() === 0) return undefined;
+    return (await runner.run(batch.feeds())).inferenceMs;
+  };
+  // One untimed run of each shape first (a new shape's first run allocates), then the two alternate
+  // so that whatever else the machine does hits both alike.
+  const ms: { short: number[]; long: number[] } = { short: [], long: [] };
+  for (let i = 0; i <= times; i++) {
+    for (const which of ['short', 'long'] as const) {
+      const t = await timeRun(probe[which]);
+      if (t === undefined) return undefined;
+      if (i > 0) ms[which].push(t);
+    }
+  }
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const short = median(ms.short);
+  const long = median(ms.long);
+  const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
+  if (!(perToken > 0)) return Number.POSITIVE_INFINITY;
+  return Math.max(0, short / perToken - probe.short.tokens);
+}

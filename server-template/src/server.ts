@@ -12,7 +12,7 @@ import { buildApp } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
 import { Metrics } from './metrics.js';
 import { defaultModelName, readModelDir, StartupError } from './model-dir.js';
-import { InlineRunner, PAUSED, timeOneText } from './inline.js';
+import { fixedCostTokens, InlineRunner, PAUSED, timeOneText } from './inline.js';
 import { stdoutLines } from './log-lines.js';
 import { type InferenceRunner, WorkerPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
@@ -147,6 +147,11 @@ export async function startServer(entryUrl: URL): Promise<void> {
       service.useRunner(runner);
       onFree();
     }
+    // The padding budget, timed on the HTTP thread's session only: a slower model's batch of long texts
+    // would hold up its start.
+    const probe = config.paddingFromCost && runner !== pool ? service.paddingProbe() : undefined;
+    const paddingTokens = probe === undefined ? undefined : await fixedCostTokens(runner, probe);
+    if (paddingTokens !== undefined) service.setMaxPaddingTokens(paddingTokens);
     serving = true;
     metrics.workers.set(runner.serving());
     log.info(
@@ -161,6 +166,12 @@ export async function startServer(entryUrl: URL): Promise<void> {
         inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
         oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
         maxBatchSize: config.maxBatchSize,
+        maxPadding:
+          paddingTokens === undefined
+            ? config.maxPaddingFraction
+            : Number.isFinite(paddingTokens)
+              ? `${Math.round(paddingTokens)} tokens`
+              : 'any',
         batching: service.batches,
         loadSeconds: Math.round(model.loadSeconds * 1000) / 1000,
       },

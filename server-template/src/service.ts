@@ -10,6 +10,7 @@ import { Classifier } from './classify.js';
 import type { Config } from './config.js';
 import { ServiceError } from './errors.js';
 import type { Metrics } from './metrics.js';
+import type { ProbeBatch } from './inline.js';
 import type { ModelFiles } from './model-dir.js';
 import { InferenceError, type InferenceRunner, type LoadedModel, type RunResult } from './pool.js';
 import type { TensorSpec, WireTensor } from './tensors.js';
@@ -143,7 +144,7 @@ export class InferenceService {
    */
   warmupFeeds(rows = this.batchedInputs ? WARMUP_ROWS : 1): Record<string, WireTensor> {
     if (this.deps.text) {
-      const enc = this.deps.text.encode('Warm-up inference.');
+      const enc = this.deps.text.encode(WARMUP_TEXT);
       return this.deps.text.feeds(new Array<Encoded>(rows).fill(enc));
     }
     const feeds: Record<string, WireTensor> = {};
@@ -159,6 +160,29 @@ export class InferenceService {
       };
     }
     return feeds;
+  }
+
+  /**
+   * Batches of short and of long texts, to time what padding costs on this model (fixedCostTokens);
+   * undefined where padding never happens: no tokenizer, no batching, or no attention mask (only equal
+   * lengths share a batch then).
+   */
+  paddingProbe(): { short: ProbeBatch; long: ProbeBatch } | undefined {
+    const text = this.deps.text;
+    if (!text || !this.batching || text.plan.needsEqualLengths) return undefined;
+    const rows = Math.min(PROBE_ROWS, this.deps.config.maxBatchSize);
+    const batch = (s: string): ProbeBatch => {
+      const enc = text.encode(s);
+      return { tokens: rows * enc.ids.length, feeds: () => text.feeds(new Array<Encoded>(rows).fill(enc)) };
+    };
+    const short = batch(WARMUP_TEXT);
+    const long = batch(new Array<string>(PROBE_REPEAT).fill(WARMUP_TEXT).join(' '));
+    return long.tokens > short.tokens ? { short, long } : undefined;
+  }
+
+  /** Bounds each batch's padding by tokens from now on (see Batcher.setMaxPaddingTokens). */
+  setMaxPaddingTokens(tokens: number): void {
+    this.batcher.setMaxPaddingTokens(tokens);
   }
 
   /**
@@ -444,6 +468,10 @@ export class InferenceService {
 
 /** Rows of the two-row warm-up of a batching model. */
 const WARMUP_ROWS = 2;
+const WARMUP_TEXT = 'Warm-up inference.';
+/** The padding probe: rows per batch, and how many warm-up texts make its long text. */
+const PROBE_ROWS = 8;
+const PROBE_REPEAT = 12;
 
 /** Whether every output has `rows` rows (first dimension), so it can be split between requests. */
 function splitsIntoRows(outputs: Record<string, WireTensor>, rows: number): boolean {
