@@ -24023,11 +24023,11 @@ class Batcher {
     queue = [];
     rows = 0;
     cancelTimer;
+    /** Replaces maxPaddingFraction once set (see setMaxPaddingTokens). */
     maxPaddingTokens;
     constructor(opts, sink) {
         this.opts = opts;
         this.sink = sink;
-        this.maxPaddingTokens = opts.maxPaddingTokens;
     }
     /**
      * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in

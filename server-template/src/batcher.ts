@@ -30,11 +30,6 @@ export interface BatcherOptions {
    * when this bound holds.
    */
   maxPaddingFraction: number;
-  /**
-   * When set (see setMaxPaddingTokens), replaces maxPaddingFraction: the most padded tokens a batch may
-   * hold in all.
-   */
-  maxPaddingTokens?: number;
   now(): number;
   /** Schedules fn after ms; returns a cancel function. */
   setTimer(fn: () => void, ms: number): () => void;
@@ -52,14 +47,13 @@ export class Batcher<T> {
   private queue: Pending<T>[] = [];
   private rows = 0;
   private cancelTimer: (() => void) | undefined;
+  /** Replaces maxPaddingFraction once set (see setMaxPaddingTokens). */
   private maxPaddingTokens: number | undefined;
 
   constructor(
     private readonly opts: BatcherOptions,
     private readonly sink: BatchSink<T>,
-  ) {
-    this.maxPaddingTokens = opts.maxPaddingTokens;
-  }
+  ) {}
 
   /**
    * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
