@@ -23924,7 +23924,11 @@ async function timeOneText(runner, feeds, times = 5) {
             return undefined;
         ms.push((await runner.run(feeds())).inferenceMs);
     }
-    return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
+    return median(ms);
+}
+/** The middle value of `xs` (sorts it in place). */
+function median(xs) {
+    return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 /**
  * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
@@ -23953,7 +23957,6 @@ async function fixedCostTokens(runner, probe, times = 5) {
                 ms[which].push(t);
         }
     }
-    const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const short = median(ms.short);
     const long = median(ms.long);
     const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);

@@ -61,7 +61,7 @@ export class Batcher<T> {
    * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
    * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
    */
-  setMaxPaddingTokens(tokens: number | undefined): void {
+  setMaxPaddingTokens(tokens: number): void {
     this.maxPaddingTokens = tokens;
   }
 

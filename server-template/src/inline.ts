@@ -83,7 +83,12 @@ export async function timeOneText(
     if (runner.idle() === 0) return undefined;
     ms.push((await runner.run(feeds())).inferenceMs);
   }
-  return ms.sort((a, b) => a - b)[Math.floor(times / 2)];
+  return median(ms);
+}
+
+/** The middle value of `xs` (sorts it in place). */
+function median(xs: number[]): number {
+  return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 }
 
 /** A batch to time: its feeds (built afresh per run) and its padded token count (rows x length). */
@@ -120,7 +125,6 @@ export async function fixedCostTokens(
       if (i > 0) ms[which].push(t);
     }
   }
-  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const short = median(ms.short);
   const long = median(ms.long);
   const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
