@@ -119,7 +119,7 @@ describe('batcher', () => {
     expect(h.names()).toEqual([['busy'], ['a', 'c', 'd'], ['b', 'e']]);
   });
 
-  it("with a padding budget in tokens (a run's fixed cost), pads up to it and no further", () => {
+  it("with a padding budget in tokens (a run's fixed cost), pads up to it or to the fraction bound", () => {
     const h = harness({ maxBatchRows: 8 });
     // a 10 + c 9 + d 11 pad to 33 tokens: 3 padded. b 60 with them would pad 4 x 60 - 90 = 150.
     h.batcher.setMaxPaddingTokens(20);
@@ -136,6 +136,14 @@ describe('batcher', () => {
     h.finish();
     h.finish();
     expect(h.names().slice(3)).toEqual([['busy2'], ['f', 'h', 'i', 'g']]);
+    // A budget timed at 0 (a busy machine at start) never splits what the fraction bound lets share.
+    h.batcher.setMaxPaddingTokens(0);
+    h.finish();
+    h.batcher.offer([h.item('busy3')]);
+    h.batcher.offer([h.item('j', 150), h.item('k', 151), h.item('l', 60)]);
+    h.finish();
+    h.finish();
+    expect(h.names().slice(5)).toEqual([['busy3'], ['j', 'k'], ['l']]);
   });
 
   it('refuses a request that does not fit the queue, all or nothing, and forgets removed rows', () => {

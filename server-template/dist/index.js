@@ -23216,8 +23216,8 @@ const SETTINGS = [
     },
     {
         env: 'MAX_BATCH_PADDING',
-        default: 'measured',
-        description: "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset, a model that runs on the HTTP thread gets a budget timed at start instead: a batch may hold as many padded tokens as one run's fixed cost (so a model whose run cost grows with every token barely pads, and one whose runs cost the same whatever the lengths pads freely); other models get 0.2.",
+        default: '0.2',
+        description: "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset: 0.2, and a model that runs on the HTTP thread may also pad up to a budget timed at start, as many padded tokens per batch as one run's fixed cost (a model whose runs cost the same whatever the lengths pads freely).",
     },
     {
         env: 'MAX_QUEUE',
@@ -23932,9 +23932,9 @@ function median(xs) {
 }
 /**
  * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
- * from the median of `times` runs of a batch of short texts and of the same rows of long ones, the
- * cost of one more padded token (the difference over the tokens added) and what a run costs beyond its
- * tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
+ * from the fastest of `times` runs of a batch of short texts and of the same rows of long ones (what
+ * else runs on the machine only ever adds time), the cost of one more padded token (the difference over
+ * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
  * fixed cost); undefined when the runner was busy.
  */
 async function fixedCostTokens(runner, probe, times = 5) {
@@ -23957,8 +23957,8 @@ async function fixedCostTokens(runner, probe, times = 5) {
                 ms[which].push(t);
         }
     }
-    const short = median(ms.short);
-    const long = median(ms.long);
+    const short = Math.min(...ms.short);
+    const long = Math.min(...ms.long);
     const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
     if (!(perToken > 0))
         return Number.POSITIVE_INFINITY;
@@ -24026,17 +24026,19 @@ class Batcher {
     queue = [];
     rows = 0;
     cancelTimer;
-    /** Replaces maxPaddingFraction once set (see setMaxPaddingTokens). */
+    /** Widens maxPaddingFraction once set (see setMaxPaddingTokens). */
     maxPaddingTokens;
     constructor(opts, sink) {
         this.opts = opts;
         this.sink = sink;
     }
     /**
-     * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
-     * all. With the run's fixed cost in tokens (what one more run costs, measured at start), padding
-     * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
-     * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
+     * Lets a batch also take a text when the batch's padded tokens stay within `tokens` in all, beyond
+     * the fraction bound. With the run's fixed cost in tokens (what one more run costs, measured at
+     * start), padding up to it costs less than running the other lengths in a batch of their own: a model
+     * whose runs are all fixed cost pads freely. The fraction bound stays as the floor, because a budget
+     * timed on a busy machine can come out at 0, and a batch split by a token's difference costs a run
+     * and keeps one more shape's buffers.
      */
     setMaxPaddingTokens(tokens) {
         this.maxPaddingTokens = tokens;
@@ -24116,11 +24118,9 @@ class Batcher {
                 const newLongest = Math.max(longest, item.length);
                 const padded = (rows + item.rows) * newLongest;
                 const useful = tokens + item.length * item.rows;
-                if (this.maxPaddingTokens !== undefined) {
-                    if (padded - useful > this.maxPaddingTokens)
-                        continue;
-                }
-                else if (padded > 0 && 1 - useful / padded > this.opts.maxPaddingFraction)
+                const withinFraction = padded === 0 || 1 - useful / padded <= this.opts.maxPaddingFraction;
+                const withinBudget = padded - useful <= (this.maxPaddingTokens ?? 0);
+                if (!withinFraction && !withinBudget)
                     continue;
             }
             batch.push(item);
@@ -27969,8 +27969,9 @@ async function startServer(entryUrl) {
             inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
             oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
             maxBatchSize: config.maxBatchSize,
-            maxPadding: paddingTokens === undefined
-                ? config.maxPaddingFraction
+            maxPadding: config.maxPaddingFraction,
+            paddingBudget: paddingTokens === undefined
+                ? undefined
                 : Number.isFinite(paddingTokens)
                     ? `${Math.round(paddingTokens)} tokens`
                     : 'any',

@@ -47,7 +47,7 @@ export class Batcher<T> {
   private queue: Pending<T>[] = [];
   private rows = 0;
   private cancelTimer: (() => void) | undefined;
-  /** Replaces maxPaddingFraction once set (see setMaxPaddingTokens). */
+  /** Widens maxPaddingFraction once set (see setMaxPaddingTokens). */
   private maxPaddingTokens: number | undefined;
 
   constructor(
@@ -56,10 +56,12 @@ export class Batcher<T> {
   ) {}
 
   /**
-   * Bounds padding by tokens instead of by fraction: a batch may hold at most `tokens` padded tokens in
-   * all. With the run's fixed cost in tokens (what one more run costs, measured at start), padding
-   * beyond it costs more than running the other lengths in a batch of their own; a model whose runs are
-   * all fixed cost pads freely, one whose cost grows with every padded token barely pads.
+   * Lets a batch also take a text when the batch's padded tokens stay within `tokens` in all, beyond
+   * the fraction bound. With the run's fixed cost in tokens (what one more run costs, measured at
+   * start), padding up to it costs less than running the other lengths in a batch of their own: a model
+   * whose runs are all fixed cost pads freely. The fraction bound stays as the floor, because a budget
+   * timed on a busy machine can come out at 0, and a batch split by a token's difference costs a run
+   * and keeps one more shape's buffers.
    */
   setMaxPaddingTokens(tokens: number): void {
     this.maxPaddingTokens = tokens;
@@ -143,9 +145,9 @@ export class Batcher<T> {
         const newLongest = Math.max(longest, item.length);
         const padded = (rows + item.rows) * newLongest;
         const useful = tokens + item.length * item.rows;
-        if (this.maxPaddingTokens !== undefined) {
-          if (padded - useful > this.maxPaddingTokens) continue;
-        } else if (padded > 0 && 1 - useful / padded > this.opts.maxPaddingFraction) continue;
+        const withinFraction = padded === 0 || 1 - useful / padded <= this.opts.maxPaddingFraction;
+        const withinBudget = padded - useful <= (this.maxPaddingTokens ?? 0);
+        if (!withinFraction && !withinBudget) continue;
       }
       batch.push(item);
       rows += item.rows;

@@ -26,7 +26,7 @@ export interface Config {
   maxBatchSize: number;
   maxBatchDelayMs: number;
   maxPaddingFraction: number;
-  /** MAX_BATCH_PADDING is unset: bound padding by the run's fixed cost where it can be measured. */
+  /** MAX_BATCH_PADDING is unset: a batch may also pad up to the run's fixed cost where it can be measured. */
   paddingFromCost: boolean;
   maxQueue: number;
   requestTimeoutMs: number;
@@ -103,9 +103,9 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     env: 'MAX_BATCH_PADDING',
-    default: 'measured',
+    default: '0.2',
     description:
-      "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset, a model that runs on the HTTP thread gets a budget timed at start instead: a batch may hold as many padded tokens as one run's fixed cost (so a model whose run cost grows with every token barely pads, and one whose runs cost the same whatever the lengths pads freely); other models get 0.2.",
+      "Largest fraction of a text batch that may be padding; texts of very different lengths run in separate batches. Unset: 0.2, and a model that runs on the HTTP thread may also pad up to a budget timed at start, as many padded tokens per batch as one run's fixed cost (a model whose runs cost the same whatever the lengths pads freely).",
   },
   {
     env: 'MAX_QUEUE',

@@ -99,9 +99,9 @@ export interface ProbeBatch {
 
 /**
  * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
- * from the median of `times` runs of a batch of short texts and of the same rows of long ones, the
- * cost of one more padded token (the difference over the tokens added) and what a run costs beyond its
- * tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
+ * from the fastest of `times` runs of a batch of short texts and of the same rows of long ones (what
+ * else runs on the machine only ever adds time), the cost of one more padded token (the difference over
+ * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
  * fixed cost); undefined when the runner was busy.
  */
 export async function fixedCostTokens(
@@ -125,8 +125,8 @@ export async function fixedCostTokens(
       if (i > 0) ms[which].push(t);
     }
   }
-  const short = median(ms.short);
-  const long = median(ms.long);
+  const short = Math.min(...ms.short);
+  const long = Math.min(...ms.long);
   const perToken = (long - short) / (probe.long.tokens - probe.short.tokens);
   if (!(perToken > 0)) return Number.POSITIVE_INFINITY;
   return Math.max(0, short / perToken - probe.short.tokens);

@@ -166,9 +166,10 @@ export async function startServer(entryUrl: URL): Promise<void> {
         inferenceOn: runner === pool ? 'inference thread' : 'HTTP thread',
         oneTextMs: oneTextMs === undefined ? undefined : Math.round(oneTextMs * 1000) / 1000,
         maxBatchSize: config.maxBatchSize,
-        maxPadding:
+        maxPadding: config.maxPaddingFraction,
+        paddingBudget:
           paddingTokens === undefined
-            ? config.maxPaddingFraction
+            ? undefined
             : Number.isFinite(paddingTokens)
               ? `${Math.round(paddingTokens)} tokens`
               : 'any',
