@@ -419,7 +419,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
     .filter((r) => r.batch === 1 && r.sessions === 1)
     .reduce((best, r) => (r.p50Ms < best.p50Ms ? r : best));
   const at = (name: string, c: number) => summarize(runs[`${name}${c}`] ?? []);
-  const rss = (name: string) => median((memory[name] ?? []).map((m) => m.rssMb));
+  const rss = (name: string) => round(median((memory[name] ?? []).map((m) => m.rssMb)), 1);
   const targetsFor = (name: string): Record<string, Target> => ({
     c1P50MinusRawBatch1Ms: target(at(name, 1).p50Ms - rawBatch1.p50Ms, '<=', 1),
     c1ThroughputVsNaive: target(at(name, 1).requestsPerSecond / at('naive', 1).requestsPerSecond, '>=', 1),
