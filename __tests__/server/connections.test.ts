@@ -1,9 +1,10 @@
 /**
  * Connection hardening of the shipped bundle, with raw sockets on loopback: a client that trickles its
  * body or its headers is answered 408 and cut off, an idle keep-alive connection is closed, and beyond
- * MAX_CONNECTIONS new connections are closed at once while the open ones (and later ones) are served.
+ * MAX_CONNECTIONS new connections are closed at once while the open ones (and later ones) are served;
+ * a client still sending a body the server refused gets its 413.
  */
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseConfig } from '../../server-template/src/config.js';
 import { fixtureModels } from '../fixtures/models.js';
@@ -152,6 +153,39 @@ describe('MAX_CONNECTIONS', () => {
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ positive: true });
     for (const conn of held) conn.socket.destroy();
+  });
+});
+
+describe('a body refused before it is read', () => {
+  it('reaches a client still sending it: the 413, not a reset', async () => {
+    // A client that reads only once it has sent everything (as one blocked in send() does): the server
+    // answers 413 at the headers, and a plain close would reset the connection under the bytes still
+    // arriving, destroying the answer before the client reads it (it saw EPIPE).
+    const size = 3 * 2 ** 20;
+    const socket = connect({ host: '127.0.0.1', port: idle.port });
+    socket.pause();
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    let writeError: Error | undefined;
+    socket.on('error', (err) => (writeError ??= err));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(
+      `POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let sent = 0; sent < size && !socket.destroyed; sent += chunk.length) {
+      if (!socket.write(chunk)) {
+        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+      }
+    }
+    socket.end();
+    socket.resume();
+    await within(closed, 10_000, 'the connection did not close once the client had sent everything');
+    expect(writeError).toBeUndefined();
+    expect(Buffer.concat(chunks).toString('utf8')).toMatch(
+      /^HTTP\/1\.1 413 [\s\S]*"error":"the request body exceeds 1048576 bytes \(MAX_BODY_BYTES\)/,
+    );
   });
 });
 

@@ -21599,7 +21599,7 @@ module.exports = { wait, waitDiff }
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5919);
 /* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2991);
+/* harmony import */ var _server_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7981);
 /* harmony import */ var _worker_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1404);
 /**
  * Entry point of the bundle (`node index.js`). The same file is the HTTP process and, started again
@@ -21621,7 +21621,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2991:
+/***/ 7981:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -22946,12 +22946,28 @@ const v1Routes = {
 
 const ROUTES = [predictRoutes, v2Routes, v1Routes, metaRoutes];
 
+;// CONCATENATED MODULE: ./server-template/src/linger.ts
+/** How long a connection may keep sending after its reply, by default. */
+const LINGER_MS = 5_000;
+/** Makes the http server's close of `socket` (destroySoon, after a `connection: close` reply) linger. */
+function lingerOnClose(socket, ms = LINGER_MS) {
+    socket.destroySoon = function lingeringDestroySoon() {
+        if (this.writable)
+            this.end();
+        const timer = setTimeout(() => this.destroy(), ms);
+        timer.unref();
+        this.once('end', () => this.destroy());
+        this.once('close', () => clearTimeout(timer));
+    };
+}
+
 ;// CONCATENATED MODULE: ./server-template/src/app.ts
 /**
  * The HTTP application (fastify): JSON parsing whatever the Content-Type, uniform {"error"} replies,
  * one JSON log line per request (request id, route, status, time; never bodies), request metrics, and
  * the protocol routes.
  */
+
 
 
 
@@ -23106,6 +23122,10 @@ function buildApp({ config, service, metrics, health, stopping, logLines }) {
         // During shutdown, keep-alive connections would hold the listener open: close each after its reply.
         if (stopping())
             reply.header('connection', 'close');
+        // A reply before the whole body arrived (a refused body, a route that reads none): should the
+        // connection close after it, let the client finish sending and read it.
+        if (!request.raw.complete)
+            lingerOnClose(request.raw.socket);
         done(null, payload);
     });
     app.addHook('onResponse', (request, reply, done) => {

@@ -20,6 +20,7 @@ import type { Health } from './routes/v2.js';
 import type { InferenceService } from './service.js';
 import { HEADER_LENGTH, splitBinaryBody } from './binary.js';
 import { TensorError } from './tensors.js';
+import { lingerOnClose } from './linger.js';
 
 /** Routes that take tensors (v2 infer, KServe v1 predict): they get MAX_TENSOR_BODY_BYTES. */
 const TENSOR_ROUTES = /^\/v2\/models\/.*\/infer$|^\/v1\/models\//;
@@ -200,6 +201,9 @@ export function buildApp({ config, service, metrics, health, stopping, logLines 
     reply.header('x-request-id', request.id);
     // During shutdown, keep-alive connections would hold the listener open: close each after its reply.
     if (stopping()) reply.header('connection', 'close');
+    // A reply before the whole body arrived (a refused body, a route that reads none): should the
+    // connection close after it, let the client finish sending and read it.
+    if (!request.raw.complete) lingerOnClose(request.raw.socket);
     done(null, payload);
   });
 
