@@ -22949,11 +22949,28 @@ const ROUTES = [predictRoutes, v2Routes, v1Routes, metaRoutes];
 ;// CONCATENATED MODULE: ./server-template/src/linger.ts
 /** How long a connection may keep sending after its reply, by default. */
 const LINGER_MS = 5_000;
-/** Makes the http server's close of `socket` (destroySoon, after a `connection: close` reply) linger. */
-function lingerOnClose(socket, ms = LINGER_MS) {
+/**
+ * Called as the reply to `request` goes out: when part of a body it declared has not arrived yet,
+ * makes the http server's close of the connection (destroySoon, after a `connection: close` reply)
+ * linger. A request without a body is complete as soon as its headers are parsed, so it never lingers.
+ */
+function lingerIfBodyUnread(request, ms = LINGER_MS) {
+    const declaresBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+    if (declaresBody && !request.complete)
+        lingerOnClose(request.socket, ms);
+}
+function lingerOnClose(socket, ms) {
     socket.destroySoon = function lingeringDestroySoon() {
         if (this.writable)
             this.end();
+        // The client already closed its side: nothing more will arrive.
+        if (this.readableEnded) {
+            if (this.writableFinished)
+                this.destroy();
+            else
+                this.once('finish', () => this.destroy());
+            return;
+        }
         const timer = setTimeout(() => this.destroy(), ms);
         timer.unref();
         this.once('end', () => this.destroy());
@@ -23124,8 +23141,7 @@ function buildApp({ config, service, metrics, health, stopping, logLines }) {
             reply.header('connection', 'close');
         // A reply before the whole body arrived (a refused body, a route that reads none): should the
         // connection close after it, let the client finish sending and read it.
-        if (!request.raw.complete)
-            lingerOnClose(request.raw.socket);
+        lingerIfBodyUnread(request.raw);
         done(null, payload);
     });
     app.addHook('onResponse', (request, reply, done) => {
@@ -23954,8 +23970,8 @@ function median(xs) {
  * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
  * from the fastest of `times` runs of a batch of short texts and of the same rows of long ones (what
  * else runs on the machine only ever adds time), the cost of one more padded token (the difference over
- * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
- * fixed cost); undefined when the runner was busy.
+ * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more
+ * than the short one (a model whose runs are all fixed cost); undefined when the runner was busy.
  */
 async function fixedCostTokens(runner, probe, times = 5) {
     const timeRun = async (batch) => {

@@ -20,7 +20,7 @@ import type { Health } from './routes/v2.js';
 import type { InferenceService } from './service.js';
 import { HEADER_LENGTH, splitBinaryBody } from './binary.js';
 import { TensorError } from './tensors.js';
-import { lingerOnClose } from './linger.js';
+import { lingerIfBodyUnread } from './linger.js';
 
 /** Routes that take tensors (v2 infer, KServe v1 predict): they get MAX_TENSOR_BODY_BYTES. */
 const TENSOR_ROUTES = /^\/v2\/models\/.*\/infer$|^\/v1\/models\//;
@@ -203,7 +203,7 @@ export function buildApp({ config, service, metrics, health, stopping, logLines 
     if (stopping()) reply.header('connection', 'close');
     // A reply before the whole body arrived (a refused body, a route that reads none): should the
     // connection close after it, let the client finish sending and read it.
-    if (!request.raw.complete) lingerOnClose(request.raw.socket);
+    lingerIfBodyUnread(request.raw);
     done(null, payload);
   });
 

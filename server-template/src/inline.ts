@@ -101,8 +101,8 @@ export interface ProbeBatch {
  * A run's fixed cost in padded tokens, the padding budget of a batch (Batcher.setMaxPaddingTokens):
  * from the fastest of `times` runs of a batch of short texts and of the same rows of long ones (what
  * else runs on the machine only ever adds time), the cost of one more padded token (the difference over
- * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more than the short one (a model whose runs are all
- * fixed cost); undefined when the runner was busy.
+ * the tokens added) and what a run costs beyond its tokens. Infinity when the long batch costs no more
+ * than the short one (a model whose runs are all fixed cost); undefined when the runner was busy.
  */
 export async function fixedCostTokens(
   runner: InferenceRunner,
