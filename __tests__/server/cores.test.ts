@@ -135,7 +135,7 @@ describe('batcher', () => {
     h.batcher.offer([h.item('f', 10), h.item('g', 60), h.item('h', 9), h.item('i', 55)]);
     h.finish();
     h.finish();
-    expect(h.names().slice(3)).toEqual([['busy2'], ['f', 'h', 'i', 'g']]);
+    expect(h.names().slice(3)).toEqual([['busy2'], ['f', 'g', 'h', 'i']]);
     // A budget timed at 0 (a busy machine at start) never splits what the fraction bound lets share.
     h.batcher.setMaxPaddingTokens(0);
     h.finish();
@@ -172,6 +172,16 @@ describe('batcher', () => {
     // costly with short ones), before the shorts that arrived after it.
     expect(h.names()[1]).toEqual(['long']);
     expect(h.names()[2]).toEqual(['short0-0', 'short0-1', 'short0-2', 'short0-3']);
+  });
+
+  it('is never overtaken by a later text it could share a batch with', () => {
+    const h = harness({ maxBatchRows: 2 });
+    h.batcher.offer([h.item('busy')]);
+    // c has a's length exactly, b nearly: b came first, so b goes with a.
+    h.batcher.offer([h.item('a', 10), h.item('b', 11), h.item('c', 10)]);
+    h.finish();
+    h.finish();
+    expect(h.names()).toEqual([['busy'], ['a', 'b'], ['c']]);
   });
 
   it('spreads queued rows over several idle workers', () => {
