@@ -119,7 +119,9 @@ describe('under load', () => {
         SHUTDOWN_TIMEOUT_MS: '60000',
         INLINE_INFERENCE_MS: '0',
       });
-      const n = 20;
+      // Enough queued work that some of it is still waiting after the signal, the log line
+      // and the probe's answer, even on a machine busy with other test suites.
+      const n = 60;
       let replied = 0;
       const pending: Promise<JsonReply | Error>[] = Array.from({ length: n }, (_, i) =>
         postJson(`${server.url}/predict`, [sentence(i, 120)])

@@ -23454,6 +23454,12 @@ class Metrics {
     inference;
     batchSize;
     queueDepth;
+    /**
+     * What the gauges that change on every batch read when /metrics is scraped, set by their owners:
+     * setting them on every change was a measurable part of a small model's per-request cost, and a
+     * scrape sees the value of that moment either way.
+     */
+    sources = { queuedRows: () => 0, servingWorkers: () => 0 };
     rejected;
     modelLoad;
     workers;
@@ -23503,10 +23509,14 @@ class Metrics {
             buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
             registers,
         });
+        const sources = this.sources;
         this.queueDepth = new prom_client.Gauge({
             name: 'inference_queue_depth',
             help: 'Rows waiting for an inference worker.',
             registers,
+            collect() {
+                this.set(sources.queuedRows());
+            },
         });
         this.rejected = new prom_client.Counter({
             name: 'inference_rejected_total',
@@ -23523,6 +23533,9 @@ class Metrics {
             name: 'inference_workers',
             help: 'Inference worker threads able to serve.',
             registers,
+            collect() {
+                this.set(sources.servingWorkers());
+            },
         });
         this.workerRestarts = new prom_client.Counter({
             name: 'inference_worker_restarts_total',
@@ -24238,11 +24251,11 @@ class InferenceService {
             busy: () => this.runner.busy(),
             dispatch: (batch) => this.dispatch(batch),
         });
+        deps.metrics.sources.queuedRows = () => this.batcher.queuedRows;
     }
     /** Called by the pool when a worker becomes free. */
     pump() {
         this.batcher.pump();
-        this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
     }
     /** Sends later batches to another runner (the caller checked that none is running). */
     useRunner(runner) {
@@ -24406,7 +24419,6 @@ class InferenceService {
             rows.push({ work: item.work, resolve, reject, settled: false });
         }));
         const queued = this.batcher.offer(items.map((item, i) => ({ ...item, payload: rows[i] })));
-        metrics.queueDepth.set(this.batcher.queuedRows);
         if (queued === undefined)
             throw this.queueFull();
         this.inFlight++;
@@ -24414,7 +24426,6 @@ class InferenceService {
         // and race per request on the hot path.
         const timer = setTimeout(() => {
             this.batcher.remove(queued);
-            metrics.queueDepth.set(this.batcher.queuedRows);
             metrics.rejected.inc({ reason: 'timeout' });
             const err = new ServiceError('unavailable', `no answer within ${config.requestTimeoutMs} ms (REQUEST_TIMEOUT_MS)`, retryAfter);
             for (const r of rows)
@@ -24460,7 +24471,6 @@ class InferenceService {
             totalRows += item.rows;
         }
         metrics.batchSize.observe(totalRows);
-        metrics.queueDepth.set(this.batcher.queuedRows);
         let feeds;
         try {
             feeds = this.batchFeeds(batch.map((b) => b.payload));
@@ -24519,7 +24529,6 @@ class InferenceService {
             if (queued === undefined)
                 item.payload.reject(this.queueFull());
         }
-        this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
     }
     /** Pads texts, or stacks tensors along the batch dimension, into one set of feeds. */
     batchFeeds(live) {
@@ -27920,10 +27929,8 @@ async function startServer(entryUrl) {
             text = new TextPipeline(files, planTextFeeds(model.inputs, files.onnxPath), config.maxSequenceLength);
         }
         const service = new InferenceService({ config, files, pool, model, text, metrics, name });
-        onFree = () => {
-            metrics.workers.set(runner.serving());
-            service.pump();
-        };
+        onFree = () => service.pump();
+        metrics.sources.servingWorkers = () => runner.serving();
         const app = buildApp({
             config,
             service,
@@ -27997,7 +28004,6 @@ async function startServer(entryUrl) {
         if (paddingTokens !== undefined)
             service.setMaxPaddingTokens(paddingTokens);
         serving = true;
-        metrics.workers.set(runner.serving());
         log.info({
             port,
             host: config.host,

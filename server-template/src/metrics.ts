@@ -17,6 +17,12 @@ export class Metrics {
   readonly inference: Histogram;
   readonly batchSize: Histogram;
   readonly queueDepth: Gauge;
+  /**
+   * What the gauges that change on every batch read when /metrics is scraped, set by their owners:
+   * setting them on every change was a measurable part of a small model's per-request cost, and a
+   * scrape sees the value of that moment either way.
+   */
+  readonly sources = { queuedRows: (): number => 0, servingWorkers: (): number => 0 };
   readonly rejected: Counter<'reason'>;
   readonly modelLoad: Gauge;
   readonly workers: Gauge;
@@ -67,10 +73,14 @@ export class Metrics {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
+    const sources = this.sources;
     this.queueDepth = new Gauge({
       name: 'inference_queue_depth',
       help: 'Rows waiting for an inference worker.',
       registers,
+      collect() {
+        this.set(sources.queuedRows());
+      },
     });
     this.rejected = new Counter({
       name: 'inference_rejected_total',
@@ -87,6 +97,9 @@ export class Metrics {
       name: 'inference_workers',
       help: 'Inference worker threads able to serve.',
       registers,
+      collect() {
+        this.set(sources.servingWorkers());
+      },
     });
     this.workerRestarts = new Counter({
       name: 'inference_worker_restarts_total',

@@ -72,10 +72,8 @@ export async function startServer(entryUrl: URL): Promise<void> {
       text = new TextPipeline(files, planTextFeeds(model.inputs, files.onnxPath), config.maxSequenceLength);
     }
     const service = new InferenceService({ config, files, pool, model, text, metrics, name });
-    onFree = () => {
-      metrics.workers.set(runner.serving());
-      service.pump();
-    };
+    onFree = () => service.pump();
+    metrics.sources.servingWorkers = () => runner.serving();
     const app = buildApp({
       config,
       service,
@@ -153,7 +151,6 @@ export async function startServer(entryUrl: URL): Promise<void> {
     const paddingTokens = probe === undefined ? undefined : await fixedCostTokens(runner, probe);
     if (paddingTokens !== undefined) service.setMaxPaddingTokens(paddingTokens);
     serving = true;
-    metrics.workers.set(runner.serving());
     log.info(
       {
         port,

@@ -119,12 +119,12 @@ export class InferenceService {
         dispatch: (batch) => this.dispatch(batch),
       },
     );
+    deps.metrics.sources.queuedRows = () => this.batcher.queuedRows;
   }
 
   /** Called by the pool when a worker becomes free. */
   pump(): void {
     this.batcher.pump();
-    this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
   }
 
   /** Sends later batches to another runner (the caller checked that none is running). */
@@ -317,14 +317,12 @@ export class InferenceService {
         }),
     );
     const queued = this.batcher.offer(items.map((item, i) => ({ ...item, payload: rows[i] as Row })));
-    metrics.queueDepth.set(this.batcher.queuedRows);
     if (queued === undefined) throw this.queueFull();
     this.inFlight++;
     // The timeout rejects the rows themselves (a later answer for them is ignored): no extra promise
     // and race per request on the hot path.
     const timer = setTimeout(() => {
       this.batcher.remove(queued);
-      metrics.queueDepth.set(this.batcher.queuedRows);
       metrics.rejected.inc({ reason: 'timeout' });
       const err = new ServiceError(
         'unavailable',
@@ -372,7 +370,6 @@ export class InferenceService {
       totalRows += item.rows;
     }
     metrics.batchSize.observe(totalRows);
-    metrics.queueDepth.set(this.batcher.queuedRows);
     let feeds: Record<string, WireTensor>;
     try {
       feeds = this.batchFeeds(batch.map((b) => b.payload));
@@ -434,7 +431,6 @@ export class InferenceService {
       ]);
       if (queued === undefined) item.payload.reject(this.queueFull());
     }
-    this.deps.metrics.queueDepth.set(this.batcher.queuedRows);
   }
 
   /** Pads texts, or stacks tensors along the batch dimension, into one set of feeds. */
