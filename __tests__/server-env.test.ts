@@ -11,9 +11,15 @@ describe('serverEnv', () => {
     expect(serverEnv(model, { ORT_DISABLE_TELEMETRY: '0' }).ORT_DISABLE_TELEMETRY).toBe('0');
   });
 
+  it("limits glibc's malloc to two arenas unless server-env says otherwise", () => {
+    expect(serverEnv(model, {}).MALLOC_ARENA_MAX).toBe('2');
+    expect(serverEnv(model, { MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX).toBe('8');
+  });
+
   it('names the model; server-env cannot rename it', () => {
     expect(serverEnv(model, { MODEL_NAME: 'other', PORT: '9000' })).toEqual({
       ORT_DISABLE_TELEMETRY: '1',
+      MALLOC_ARENA_MAX: '2',
       PORT: '9000',
       MODEL_NAME: 'sentiment',
       MODEL_VERSION: '3',

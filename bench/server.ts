@@ -18,7 +18,8 @@
  *  sentence lengths, one text per request. Each round runs, per model, (a) then (b)-(c) in rotating
  *  order, so the machine's noise hits them alike; medians over rounds are reported. Resident memory
  *  (VmRSS, and the peak VmHWM) of every server is read from /proc after each round; the naive server
- *  is one session plus a tokenizer, the reference for "one copy of the weights".
+ *  is one session plus a tokenizer, the reference for "one copy of the weights". Every server runs with
+ *  the environment the image gives ours (src/server-env.ts RUNTIME_DEFAULTS, e.g. MALLOC_ARENA_MAX).
  *
  * Writes bench/results/server.json and prints a table with every target met or not. Timing goals live
  * here, never in tests. Env: BENCH_ROUNDS (3), BENCH_SECONDS (6 per run), BENCH_RAW_SECONDS (2 per
@@ -38,6 +39,7 @@ import * as ort from 'onnxruntime-node';
 import { readModelDir } from '../server-template/src/model-dir.js';
 import { textPipelineFor } from './text-pipeline.js';
 import { benchTransformer, EXAMPLE_SENTIMENT } from '../scripts/models/cache.js';
+import { RUNTIME_DEFAULTS } from '../src/server-env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -189,7 +191,9 @@ interface Served {
 function serve(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Served> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      env: { ...process.env, ...env },
+      // Every server runs with the image's runtime settings (malloc arenas, no telemetry): they belong
+      // to the deployment, not to one server, so the naive server gets them too.
+      env: { ...process.env, ...RUNTIME_DEFAULTS, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -521,6 +525,7 @@ async function main(): Promise<void> {
       models: MODELS,
     },
     loadGenerator: 'closed loop, N keep-alive node:http clients on loopback, client-side performance.now()',
+    runtimeEnv: RUNTIME_DEFAULTS,
     ourServer: {
       bundle: 'server-template/dist/index.js',
       // Settings passed through from the bench's environment; unset ones take the server's defaults.
