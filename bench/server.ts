@@ -20,10 +20,8 @@
  *  (VmRSS, and the peak VmHWM) of every server is read from /proc after each round; the naive server
  *  is one session plus a tokenizer, the reference for "one copy of the weights". Our server runs with
  *  the runtime settings its image sets (src/server-env.ts RUNTIME_DEFAULTS, e.g. MALLOC_ARENA_MAX); the
- *  naive server with glibc's defaults, as a hand-written server would: in the two runs that gave it
- *  MALLOC_ARENA_MAX=2 too, its RSS stayed at 169 MB and its p99 at c=32 was 381 and 396 ms against 206
- *  in the run before (stalls of 1.4-1.8 s also showed in runs without it, so the cause is not proven;
- *  the baseline keeps what is best for it).
+ *  naive server with glibc's defaults, as a hand-written server would (given MALLOC_ARENA_MAX=2 too, its
+ *  RSS was the same: 169 MB against 170-177 without).
  *
  * Writes bench/results/server.json and prints a table with every target met or not. Timing goals live
  * here, never in tests. Env: BENCH_ROUNDS (3), BENCH_SECONDS (6 per run), BENCH_RAW_SECONDS (2 per
