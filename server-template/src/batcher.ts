@@ -134,7 +134,7 @@ export class Batcher<T> {
    * The oldest item (sameKey[0]) plus the items after it, in arrival order, that keep the batch within
    * `target` rows and the padding bound. Arrival order rather than closest lengths first: a request
    * waits only for the items queued before it, so the wait is bounded and even. Measured on the
-   * benchmark encoder at concurrency 32: p99 134-138 ms against 139-151 ms with closest lengths first,
+   * benchmark encoder at concurrency 32: p99 128-138 ms against 139-151 ms with closest lengths first,
    * same throughput (batches of one length run back to back made some requests wait for several long
    * batches in a row).
    */
