@@ -31,7 +31,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,38 +191,76 @@ interface Served {
   stop(): Promise<void>;
 }
 
-function serve(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Served> {
+/**
+ * How the bench knows a server is ready: a line of its output that names its port (the group), or, for
+ * our servers, a port the bench chose and the readiness probe answering 200 there (their log level may
+ * hide the "ready" line, e.g. a variant with LOG_LEVEL=warn).
+ */
+type Readiness = RegExp | { port: number; probe: string };
+
+function serve(command: string, args: string[], env: NodeJS.ProcessEnv, ready: Readiness): Promise<Served> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let settled = false;
+    const done = (port: string): void => {
+      if (settled) return;
+      settled = true;
+      child.stdout?.off('data', onData);
+      child.stdout?.resume();
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        child,
+        stop: () =>
+          new Promise((r) => {
+            child.once('exit', () => r());
+            child.kill('SIGTERM');
+          }),
+      });
+    };
     const onData = (d: Buffer): void => {
       out += d.toString();
-      const m = ready.exec(out);
-      if (m) {
-        child.stdout?.off('data', onData);
-        child.stdout?.resume();
-        resolve({
-          url: `http://127.0.0.1:${m[1]}`,
-          child,
-          stop: () =>
-            new Promise((r) => {
-              child.once('exit', () => r());
-              child.kill('SIGTERM');
-            }),
-        });
-      }
+      const m = ready instanceof RegExp ? ready.exec(out) : null;
+      if (m) done(m[1] as string);
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}):\n${out}`)));
+    child.once('exit', (code) => {
+      settled = true;
+      reject(new Error(`${args.join(' ')} exited (${code}):\n${out}`));
+    });
+    if (!(ready instanceof RegExp)) {
+      const poll = (): void => {
+        if (settled) return;
+        const req = httpRequest({ host: '127.0.0.1', port: ready.port, path: ready.probe }, (res) => {
+          res.resume();
+          if (res.statusCode === 200) done(String(ready.port));
+          else setTimeout(poll, 50);
+        });
+        req.on('error', () => setTimeout(poll, 50));
+        req.end();
+      };
+      poll();
+    }
   });
+}
+
+/** A port nothing listens on now (the kernel's choice), for a server that must be told its port. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 interface LoadResult {
   connections: number;
+  /** Requests answered with 2xx. */
+  requests: number;
   requestsPerSecond: number;
   /** Client-side latency (performance.now() around each request), ms with microsecond resolution. */
   meanMs: number;
@@ -229,6 +268,24 @@ interface LoadResult {
   p99Ms: number;
   errors: number;
   non2xx: number;
+  /**
+   * The server's CPU time per answered request, in microseconds, from /proc: all its threads, and its
+   * main (HTTP) thread alone. Less noisy than req/s on a shared machine, and it shows where a server
+   * spends per request what the load generator and the other servers do not get.
+   */
+  cpuUsPerRequest?: number;
+  mainThreadCpuUsPerRequest?: number;
+}
+
+/** CPU seconds (user + system) so far of process `pid`, and of its main thread, from /proc (Linux). */
+function cpuSecondsOf(pid: number | undefined): { process: number; main: number } {
+  // Fields 14 and 15 (utime, stime) after the ")" that ends the command name, in clock ticks: USER_HZ,
+  // which Linux fixes at 100 for /proc.
+  const ticks = (path: string): number => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  return { process: ticks(`/proc/${pid}/stat`) / 100, main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100 };
 }
 
 /**
@@ -286,6 +343,7 @@ async function load(url: string, texts: string[], connections: number): Promise<
   agent.destroy();
   return {
     connections,
+    requests: latencies.length,
     requestsPerSecond: round(latencies.length / seconds, 1),
     meanMs: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length), 3),
     p50Ms: round(percentile(latencies, 50), 3),
@@ -298,12 +356,15 @@ async function load(url: string, texts: string[], connections: number): Promise<
 function summarize(runs: LoadResult[]): LoadResult & { runs: LoadResult[] } {
   return {
     connections: runs[0]?.connections ?? 0,
+    requests: round(median(runs.map((r) => r.requests)), 0),
     requestsPerSecond: round(median(runs.map((r) => r.requestsPerSecond)), 1),
     meanMs: round(median(runs.map((r) => r.meanMs)), 3),
     p50Ms: round(median(runs.map((r) => r.p50Ms)), 3),
     p99Ms: round(median(runs.map((r) => r.p99Ms)), 3),
     errors: runs.reduce((n, r) => n + r.errors, 0),
     non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+    cpuUsPerRequest: round(median(runs.map((r) => r.cpuUsPerRequest ?? Number.NaN)), 1),
+    mainThreadCpuUsPerRequest: round(median(runs.map((r) => r.mainThreadCpuUsPerRequest ?? Number.NaN)), 1),
     runs,
   };
 }
@@ -344,8 +405,8 @@ interface ModelReport {
 
 async function benchModel(label: string, modelDir: string, texts: string[]): Promise<ModelReport> {
   console.log(`\n== ${label} (${modelDir})`);
-  const ourEnv = { MODEL_DIR: modelDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
-  const ourReady = /"port":(\d+)[^\n]*"msg":"ready"/;
+  // The server's defaults otherwise (LOG_LEVEL info: one access-log line per request, as shipped).
+  const ourEnv = { MODEL_DIR: modelDir, HOST: '127.0.0.1' };
   const ourBundle = [join(ROOT, 'server-template', 'dist', 'index.js')];
   const envs: Record<string, Record<string, string>> = { naive: {}, ours: {}, ...VARIANTS };
   const references = ['naive', HTTP_CEILING];
@@ -370,11 +431,17 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
       ),
     ]);
     for (const [name, env] of Object.entries(envs)) {
-      if (!references.includes(name))
-        servers.push([
-          name,
-          await serve(process.execPath, ourBundle, { ...RUNTIME_DEFAULTS, ...ourEnv, ...env }, ourReady),
-        ]);
+      if (references.includes(name)) continue;
+      const port = await freePort();
+      servers.push([
+        name,
+        await serve(
+          process.execPath,
+          ourBundle,
+          { ...RUNTIME_DEFAULTS, ...ourEnv, ...env, PORT: String(port) },
+          { port, probe: '/v2/health/ready' },
+        ),
+      ]);
     }
   } catch (err) {
     await Promise.all(servers.map(([, s]) => s.stop()));
@@ -395,10 +462,16 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
         // Rotate who goes first each round.
         const order = servers.map((_, i) => servers[(i + r) % servers.length] as [string, Served]);
         for (const [name, s] of order) {
+          const before = cpuSecondsOf(s.child.pid);
           const res = await load(s.url, texts, c);
+          const after = cpuSecondsOf(s.child.pid);
+          const perRequest = (seconds: number): number =>
+            round((seconds * 1e6) / Math.max(1, res.requests), 1);
+          res.cpuUsPerRequest = perRequest(after.process - before.process);
+          res.mainThreadCpuUsPerRequest = perRequest(after.main - before.main);
           (runs[`${name}${c}`] ??= []).push(res);
           console.log(
-            `  round ${r + 1} ${name.padEnd(11)} c=${String(c).padStart(2)}: ${res.requestsPerSecond} req/s, mean ${res.meanMs} ms, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms${res.errors + res.non2xx ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}`,
+            `  round ${r + 1} ${name.padEnd(11)} c=${String(c).padStart(2)}: ${res.requestsPerSecond} req/s, mean ${res.meanMs} ms, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, CPU ${res.cpuUsPerRequest} us/request (main thread ${res.mainThreadCpuUsPerRequest})${res.errors + res.non2xx ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}`,
           );
         }
       }
@@ -473,7 +546,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
     for (const c of CONCURRENCIES) {
       const r = at(name, c);
       console.log(
-        `  ${name.padEnd(11)} c=${String(c).padStart(2)}: ${r.requestsPerSecond} req/s, mean ${r.meanMs} ms, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`,
+        `  ${name.padEnd(11)} c=${String(c).padStart(2)}: ${r.requestsPerSecond} req/s, mean ${r.meanMs} ms, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, CPU ${r.cpuUsPerRequest} us/request (main thread ${r.mainThreadCpuUsPerRequest})`,
       );
     }
     console.log(`  ${name.padEnd(11)} RSS ${rss(name)} MB`);
