@@ -22,6 +22,8 @@
  *  the runtime settings its image sets (src/server-env.ts RUNTIME_DEFAULTS, e.g. MALLOC_ARENA_MAX); the
  *  naive server with glibc's defaults, as a hand-written server would (given MALLOC_ARENA_MAX=2 too, its
  *  RSS was the same: 169 MB against 170-177 without).
+ *  Each server's CPU time per request (all its threads, and its main thread alone) is read from /proc
+ *  around every load run: where a server spends its time, which req/s alone does not show.
  *
  * Writes bench/results/server.json and prints a table with every target met or not. Timing goals live
  * here, never in tests. Env: BENCH_ROUNDS (3), BENCH_SECONDS (6 per run), BENCH_RAW_SECONDS (2 per
