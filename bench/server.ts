@@ -272,11 +272,10 @@ interface LoadResult {
   non2xx: number;
   /**
    * The server's CPU time per answered request, in microseconds, from /proc: all its threads, and its
-   * main (HTTP) thread alone. Less noisy than req/s on a shared machine, and it shows where a server
-   * spends per request what the load generator and the other servers do not get.
+   * main (HTTP) thread alone. It shows where a server spends its time, which req/s alone does not.
    */
-  cpuUsPerRequest?: number;
-  mainThreadCpuUsPerRequest?: number;
+  cpuUsPerRequest: number;
+  mainThreadCpuUsPerRequest: number;
 }
 
 /** CPU seconds (user + system) so far of process `pid`, and of its main thread, from /proc (Linux). */
@@ -284,7 +283,8 @@ function cpuSecondsOf(pid: number | undefined): { process: number; main: number 
   // Fields 14 and 15 (utime, stime) after the ")" that ends the command name, in clock ticks: USER_HZ,
   // which Linux fixes at 100 for /proc.
   const ticks = (path: string): number => {
-    const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const stat = readFileSync(path, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]);
   };
   return { process: ticks(`/proc/${pid}/stat`) / 100, main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100 };
@@ -295,8 +295,9 @@ function cpuSecondsOf(pid: number | undefined): { process: number; main: number 
  * sending the next when the answer is complete, for SECONDS. Written here rather than with autocannon,
  * whose latency histogram has 1 ms resolution: the latency target is 1 ms.
  */
-async function load(url: string, texts: string[], connections: number): Promise<LoadResult> {
-  const { hostname, port } = new URL(url);
+async function load(server: Served, texts: string[], connections: number): Promise<LoadResult> {
+  const { hostname, port } = new URL(server.url);
+  const cpuBefore = cpuSecondsOf(server.child.pid);
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const latencies: number[] = [];
   let errors = 0;
@@ -343,6 +344,9 @@ async function load(url: string, texts: string[], connections: number): Promise<
   );
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
+  const cpuAfter = cpuSecondsOf(server.child.pid);
+  const perRequest = (cpuSeconds: number): number =>
+    round((cpuSeconds * 1e6) / Math.max(1, latencies.length), 1);
   return {
     connections,
     requests: latencies.length,
@@ -352,6 +356,8 @@ async function load(url: string, texts: string[], connections: number): Promise<
     p99Ms: round(percentile(latencies, 99), 3),
     errors,
     non2xx,
+    cpuUsPerRequest: perRequest(cpuAfter.process - cpuBefore.process),
+    mainThreadCpuUsPerRequest: perRequest(cpuAfter.main - cpuBefore.main),
   };
 }
 
@@ -365,8 +371,8 @@ function summarize(runs: LoadResult[]): LoadResult & { runs: LoadResult[] } {
     p99Ms: round(median(runs.map((r) => r.p99Ms)), 3),
     errors: runs.reduce((n, r) => n + r.errors, 0),
     non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
-    cpuUsPerRequest: round(median(runs.map((r) => r.cpuUsPerRequest ?? Number.NaN)), 1),
-    mainThreadCpuUsPerRequest: round(median(runs.map((r) => r.mainThreadCpuUsPerRequest ?? Number.NaN)), 1),
+    cpuUsPerRequest: round(median(runs.map((r) => r.cpuUsPerRequest)), 1),
+    mainThreadCpuUsPerRequest: round(median(runs.map((r) => r.mainThreadCpuUsPerRequest)), 1),
     runs,
   };
 }
@@ -453,7 +459,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
   const memory: Record<string, { rssMb: number; peakRssMb: number }[]> = {};
   const rawRounds: RawResult[][] = [];
   try {
-    for (const [, s] of servers) await load(s.url, texts, 4); // warm-up
+    for (const [, s] of servers) await load(s, texts, 4); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
       console.log(`round ${r + 1}: (a) raw in-process ONNX Runtime loops (load ${loadavg()[0]?.toFixed(2)})`);
       rawRounds.push(await rawLoop(modelDir, texts));
@@ -464,13 +470,7 @@ async function benchModel(label: string, modelDir: string, texts: string[]): Pro
         // Rotate who goes first each round.
         const order = servers.map((_, i) => servers[(i + r) % servers.length] as [string, Served]);
         for (const [name, s] of order) {
-          const before = cpuSecondsOf(s.child.pid);
-          const res = await load(s.url, texts, c);
-          const after = cpuSecondsOf(s.child.pid);
-          const perRequest = (seconds: number): number =>
-            round((seconds * 1e6) / Math.max(1, res.requests), 1);
-          res.cpuUsPerRequest = perRequest(after.process - before.process);
-          res.mainThreadCpuUsPerRequest = perRequest(after.main - before.main);
+          const res = await load(s, texts, c);
           (runs[`${name}${c}`] ??= []).push(res);
           console.log(
             `  round ${r + 1} ${name.padEnd(11)} c=${String(c).padStart(2)}: ${res.requestsPerSecond} req/s, mean ${res.meanMs} ms, p50 ${res.p50Ms} ms, p99 ${res.p99Ms} ms, CPU ${res.cpuUsPerRequest} us/request (main thread ${res.mainThreadCpuUsPerRequest})${res.errors + res.non2xx ? `, ${res.errors} errors, ${res.non2xx} non-2xx` : ''}`,
